@@ -1,0 +1,7 @@
+"""`python -m benchmark` is the `fairbench` command."""
+
+import sys
+
+from benchmark.cli import main
+
+sys.exit(main())

@@ -1,0 +1,147 @@
+"""The one PGD primitive every method and the evaluator use, and the passes counter.
+
+L-inf PGD with sign-gradient steps; start uniform in the eps ball or x + 0.001 N(0, 1) (TRADES);
+loss CE, KL to the clean softmax (TRADES) or the CW margin; scalar or per-example eps and alpha;
+optional tracking of the first step at which each example is misclassified, and optional early
+dropping of examples still correctly classified after M steps (HAM). The attack always runs with
+the model in eval mode and restores the model's mode afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.losses import cw_margin, kl_per_example
+
+Loss = Literal["ce", "kl", "cw"]
+Start = Literal["uniform", "trades", "none"]
+
+
+@dataclass
+class PGDResult:
+    """x_adv; first_miss[i] = first iterate index (0 = the start point) at which example i was
+    misclassified, steps + 1 if never seen misclassified; kept[i] False if dropped early."""
+
+    x_adv: Tensor
+    first_miss: Tensor
+    kept: Tensor
+
+
+def _per_example(value: float | Tensor, x: Tensor) -> Tensor:
+    value = torch.as_tensor(value, dtype=x.dtype, device=x.device)
+    return value.reshape(-1, *([1] * (x.dim() - 1))) if value.dim() else value
+
+
+def _objective(model: nn.Module, x_adv: Tensor, y: Tensor, loss: Loss,
+               clean_probs_logits: Tensor | None) -> tuple[Tensor, Tensor]:
+    logits = model(x_adv)
+    if loss == "ce":
+        value = F.cross_entropy(logits, y, reduction="sum")
+    elif loss == "kl":
+        value = kl_per_example(clean_probs_logits, logits).sum()
+    else:
+        value = cw_margin(logits, y).sum()
+    return value, logits.detach()
+
+
+def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: float | Tensor,
+        steps: int, loss: Loss = "ce", start: Start = "uniform", drop_after: int | None = None,
+        track: bool = False) -> PGDResult:
+    """Run L-inf PGD and return the adversarial batch (see module docstring).
+
+    drop_after=M: after M steps, examples never seen misclassified (first_miss > M) stop being
+    attacked (no more forward/backward passes) and are returned as they were at step M, with
+    kept=False. track=True spends one extra forward pass to check the final iterate too.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        eps_t, alpha_t = _per_example(eps, x), _per_example(alpha, x)
+        clean_logits = None
+        if loss == "kl":
+            with torch.no_grad():
+                clean_logits = model(x)
+        if start == "uniform":
+            x_adv = x + (torch.rand_like(x) * 2 - 1) * eps_t
+        elif start == "trades":
+            x_adv = x + 0.001 * torch.randn_like(x)
+        else:
+            x_adv = x.clone()
+        x_adv = torch.min(torch.max(x_adv, x - eps_t), x + eps_t).clamp(0, 1).detach()
+
+        n = len(y)
+        first_miss = torch.full((n,), steps + 1, dtype=torch.long, device=x.device)
+        kept = torch.ones(n, dtype=torch.bool, device=x.device)
+        idx = torch.arange(n, device=x.device)  # examples still being attacked
+
+        def note_misses(t: int, logits: Tensor) -> None:
+            wrong = logits.argmax(1) != y[idx]
+            first_miss[idx] = torch.where(wrong & (first_miss[idx] > steps), t, first_miss[idx])
+
+        for t in range(steps + 1):
+            if t == drop_after or (t == steps and track):
+                with torch.no_grad():  # one forward pass over the examples still attacked
+                    note_misses(t, model(x_adv[idx]))
+                if t == drop_after:
+                    hard = first_miss[idx] <= t
+                    kept[idx[~hard]] = False
+                    idx = idx[hard]
+            if t == steps or len(idx) == 0:
+                break
+            sub = x_adv[idx].requires_grad_(True)
+            value, logits = _objective(model, sub, y[idx], loss,
+                                       None if clean_logits is None else clean_logits[idx])
+            note_misses(t, logits)
+            (grad,) = torch.autograd.grad(value, sub)
+            e = eps_t[idx] if eps_t.dim() else eps_t
+            a = alpha_t[idx] if alpha_t.dim() else alpha_t
+            base = x[idx]
+            stepped = sub.detach() + a * grad.sign()
+            x_adv[idx] = torch.min(torch.max(stepped, base - e), base + e).clamp(0, 1)
+        return PGDResult(x_adv.detach(), first_miss, kept)
+    finally:
+        model.train(was_training)
+
+
+class PassCounter:
+    """Counts forward and backward example-passes through a model (the hardware-free cost).
+
+    One forward of a batch of n examples adds n forward passes; when a gradient flows back
+    through that forward's output, n backward passes. Counting is done with hooks, so methods and
+    attacks never count by hand.
+    """
+
+    def __init__(self) -> None:
+        self.forward = 0
+        self.backward = 0
+        self.enabled = True
+        self._handle = None
+
+    @property
+    def total(self) -> int:
+        return self.forward + self.backward
+
+    def attach(self, model: nn.Module) -> PassCounter:
+        self._handle = model.register_forward_hook(self._on_forward)
+        return self
+
+    def detach(self) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def _on_forward(self, _module: nn.Module, inputs: tuple, output: Tensor) -> None:
+        if not self.enabled:
+            return
+        n = int(inputs[0].shape[0])
+        self.forward += n
+        if isinstance(output, Tensor) and output.requires_grad:
+            output.register_hook(lambda grad: self._on_backward(n))
+
+    def _on_backward(self, n: int) -> None:
+        self.backward += n

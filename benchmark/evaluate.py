@@ -1,0 +1,225 @@
+"""Evaluator: per-class accuracy under clean, PGD-20, CW and AutoAttack; chunked and resumable.
+
+Results of one checkpoint go to `eval/<checkpoint>-<eval key>.json`, rewritten atomically after
+each attack (and after each AutoAttack chunk in a side file), so a killed evaluation resumes
+where it stopped. The eval key hashes the evaluation settings and the checkpoint's weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from benchmark.attacks import pgd
+from benchmark.datasets.base import first_per_class, to_float
+from benchmark.metrics import evaluate_predictions
+from benchmark.protocols import Protocol
+from benchmark.records import atomic_write_json, read_json
+
+ATTACKS = ("clean", "pgd20", "cw", "autoattack")
+AA_CHUNK = 500  # points per resumable AutoAttack chunk
+
+
+@dataclass
+class EvalSet:
+    x: Tensor            # uint8 or float images
+    y: Tensor
+    classes: Sequence[str]
+
+
+def weights_digest(model: nn.Module) -> str:
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def eval_settings(protocol: Protocol) -> dict[str, Any]:
+    """Every setting that changes evaluation numbers (recorded, and hashed into the eval key)."""
+    aa: dict[str, Any] = {"version": protocol.aa_version, "per_class": protocol.aa_per_class,
+                          "seed": 0, "description": protocol.aa_description()}
+    if protocol.aa_version == "custom":
+        aa.update(attacks=list(protocol.aa_attacks), apgd_restarts=protocol.aa_restarts,
+                  n_target_classes=protocol.aa_targets, apgd_iters=protocol.aa_iters)
+    return {
+        "eps": protocol.eps, "test_per_class": protocol.test_per_class,
+        "pgd20": {"steps": protocol.eval_pgd_steps, "alpha": protocol.eps / 4, "loss": "ce",
+                  "start": "uniform", "seed": 0},
+        "cw": {"steps": protocol.eval_cw_steps, "alpha": protocol.eps / 4, "loss": "cw_margin",
+               "start": "uniform", "seed": 0},
+        "autoattack": aa,
+    }
+
+
+def eval_key(protocol: Protocol, digest: str) -> str:
+    blob = repr((sorted(eval_settings(protocol).items(), key=str), digest)).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: Tensor, batch_size: int, device: torch.device) -> Tensor:
+    model.eval()
+    out = [model(to_float(x[i:i + batch_size]).to(device)).argmax(1).cpu()
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+
+
+def pgd_predictions(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, alpha: float,
+                    steps: int, loss: str, batch_size: int, device: torch.device,
+                    seed: int = 0, progress: Callable[[int], None] | None = None) -> Tensor:
+    """Predictions on PGD adversarial examples (uniform start, fixed seed)."""
+    torch.manual_seed(seed)
+    model.eval()
+    preds = []
+    for i in range(0, len(x), batch_size):
+        xb, yb = to_float(x[i:i + batch_size]).to(device), y[i:i + batch_size].to(device)
+        x_adv = pgd(model, xb, yb, eps=eps, alpha=alpha, steps=steps, loss=loss).x_adv
+        with torch.no_grad():
+            preds.append(model(x_adv).argmax(1).cpu())
+        if progress:
+            progress(len(yb))
+    return torch.cat(preds)
+
+
+class _AALog(logging.Handler):
+    """Captures AutoAttack's own final 'robust accuracy: X%' line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.robust: float | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        m = re.fullmatch(r"robust accuracy: ([0-9.]+)%", record.getMessage())
+        if m:
+            self.robust = float(m.group(1)) / 100
+
+
+def make_autoattack(model: nn.Module, protocol: Protocol, device: torch.device):
+    """A pyautoattack AutoAttack configured from the protocol (version validated there)."""
+    from pyautoattack import AutoAttack  # keyword-only API; see PROTOCOLS.md
+
+    if protocol.aa_version == "custom":
+        adversary = AutoAttack(model, attacks=list(protocol.aa_attacks), device=device,
+                               eps=protocol.eps, norm="Linf", seed=0, version="custom")
+        adversary.apgd.n_restarts = protocol.aa_restarts
+        adversary.apgd.n_iter = protocol.aa_iters
+        adversary.apgd_targeted.n_restarts = 1
+        adversary.apgd_targeted.n_iter = protocol.aa_iters
+        adversary.apgd_targeted.n_target_classes = protocol.aa_targets
+        adversary.fab.n_restarts = 1
+        adversary.fab.n_target_classes = protocol.aa_targets
+    else:
+        adversary = AutoAttack(model, device=device, eps=protocol.eps, norm="Linf", seed=0,
+                               version=protocol.aa_version)
+    return adversary
+
+
+def autoattack_labels(model: nn.Module, x: Tensor, y: Tensor, protocol: Protocol,
+                      device: torch.device, partial: Path | None = None,
+                      progress: Callable[[int], None] | None = None
+                      ) -> tuple[Tensor, float]:
+    """AutoAttack's final adversarial label of every point, in resumable chunks, and
+    AutoAttack's own aggregate robust accuracy (from its log, weighted over chunks)."""
+    model.eval()
+    done: dict[str, Any] = read_json(partial) if partial and partial.exists() else {}
+    labels, own = dict(done.get("labels", {})), dict(done.get("own", {}))
+    logger = logging.getLogger("auto-attack")
+    for start in range(0, len(y), AA_CHUNK):
+        key = str(start)
+        if key in labels:
+            if progress:
+                progress(len(labels[key]))
+            continue
+        xb, yb = to_float(x[start:start + AA_CHUNK]), y[start:start + AA_CHUNK]
+        adversary = make_autoattack(model, protocol, device)
+        handler, old_level = _AALog(), logger.level
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        try:
+            _, y_adv = adversary.run_standard_evaluation(xb.to(device), yb.to(device),
+                                                         batch_size=128)
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+        labels[key], own[key] = y_adv.cpu().tolist(), handler.robust
+        if partial:
+            atomic_write_json(partial, {"labels": labels, "own": own})
+        if progress:
+            progress(len(yb))
+    y_adv = torch.tensor([v for k in sorted(labels, key=int) for v in labels[k]])
+    sizes = {k: len(v) for k, v in labels.items()}
+    own_total = (sum(own[k] * sizes[k] for k in own) / len(y)
+                 if all(own.get(k) is not None for k in labels) else float("nan"))
+    return y_adv, own_total
+
+
+class Evaluator:
+    """Per-class clean / PGD-20 / CW / AutoAttack accuracy of one model on one evaluation set."""
+
+    def __init__(self, protocol: Protocol, device: torch.device, show_progress: bool = True):
+        self.protocol, self.device, self.show_progress = protocol, device, show_progress
+
+    def evaluate(self, model: nn.Module, data: EvalSet, out_file: Path,
+                 attacks: Sequence[str] = ATTACKS) -> dict[str, Any]:
+        """Evaluate (resuming from `out_file` if present) and return the result dict."""
+        p, dev = self.protocol, self.device
+        model = model.to(dev).eval()
+        result: dict[str, Any] = read_json(out_file) if out_file.exists() else {
+            "settings": eval_settings(p), "weights": weights_digest(model), "attacks": {},
+            "seconds": {}}
+        bs = p.eval_batch_size
+        clean_pred = predict(model, data.x, bs, dev)
+        for name in attacks:
+            if name in result["attacks"]:
+                continue
+            t0 = time.perf_counter()
+            total = len(data.y)
+            x, y = data.x, data.y
+            if name == "autoattack":
+                keep = first_per_class(data.y, p.aa_per_class, len(data.classes))
+                x, y, total = data.x[keep], data.y[keep], len(keep)
+            bar = tqdm(total=total, desc=f"eval {out_file.stem.split('-')[0]} {name}",
+                       leave=False, disable=not self.show_progress)
+            extra: dict[str, Any] = {}
+            if name == "clean":
+                pred = clean_pred
+                bar.update(total)
+            elif name in ("pgd20", "cw"):
+                steps = p.eval_pgd_steps if name == "pgd20" else p.eval_cw_steps
+                pred = pgd_predictions(model, x, y, eps=p.eps, alpha=p.eps / 4, steps=steps,
+                                       loss="ce" if name == "pgd20" else "cw", batch_size=bs,
+                                       device=dev, progress=bar.update)
+            else:
+                partial = out_file.with_suffix(".aa-partial.json")
+                pred, own = autoattack_labels(model, x, y, p, dev, partial, bar.update)
+                extra = {"autoattack_own_robust_accuracy": own,
+                         "pointwise_robust_accuracy": float((pred == y).float().mean())}
+            bar.close()
+            cp = clean_pred if name != "autoattack" else clean_pred[keep]
+            summary = evaluate_predictions(pred, y, data.classes,
+                                           clean_pred=None if name == "clean" else cp)
+            result["attacks"][name] = {**summary, **extra}
+            result["seconds"][name] = time.perf_counter() - t0
+            atomic_write_json(out_file, result)
+            if name == "autoattack" and out_file.with_suffix(".aa-partial.json").exists():
+                out_file.with_suffix(".aa-partial.json").unlink()
+        return result
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """torch.load with weights_only=True (never unpickles code)."""
+    with open(path, "rb") as f:
+        return torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)

@@ -1,0 +1,151 @@
+"""The method interface: the only thing a contributor must learn.
+
+A method is a dataclass whose fields are its hyperparameters. It owns its loss, its attack (through
+the shared primitive in `ctx.attack`) and any state it updates between epochs. It never reads
+files, picks a device, builds an optimizer or counts passes: the harness does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from benchmark.attacks import PassCounter, PGDResult, pgd
+from benchmark.datasets.base import TensorLoader
+from benchmark.errors import UserError
+from benchmark.protocols import Protocol, _coerce
+from benchmark.registry import Registry
+
+
+@dataclass
+class TrainContext:
+    """What a method may use during training."""
+
+    protocol: Protocol
+    num_classes: int
+    device: torch.device
+    counter: PassCounter
+    val_loader: TensorLoader          # the class-balanced validation split (never the test set)
+    epoch: int = 0                    # 0-based epoch being trained
+    batch: int = 0                    # batch index within the epoch
+    log: dict[str, float] = field(default_factory=dict)  # per-epoch scalars a method accumulates
+
+    @property
+    def eps(self) -> float:
+        return self.protocol.eps
+
+    @property
+    def alpha(self) -> float:
+        return self.protocol.alpha
+
+    @property
+    def steps(self) -> int:
+        return self.protocol.train_steps
+
+    def attack(self, model: nn.Module, x: Tensor, y: Tensor, **kwargs: Any) -> PGDResult:
+        """The shared PGD primitive with the protocol's eps / alpha / steps as defaults."""
+        kwargs.setdefault("eps", self.eps)
+        kwargs.setdefault("alpha", self.alpha)
+        kwargs.setdefault("steps", self.steps)
+        return pgd(model, x, y, **kwargs)
+
+    def add(self, key: str, value: float) -> None:
+        """Accumulate a per-epoch scalar (summed over batches; logged in train.jsonl)."""
+        self.log[key] = self.log.get(key, 0.0) + float(value)
+
+
+@dataclass
+class Method:
+    """Base class. Subclasses are dataclasses; register them with `@register_method(name)`."""
+
+    name: ClassVar[str] = ""
+    # Warm start: train from `warm_start_base`'s checkpoint at round(begin_fraction * epochs),
+    # unless the hyperparameter `begin_epoch` is set.
+    warm_start_base: ClassVar[str | None] = None
+    begin_fraction: ClassVar[float] = 0.0
+    # Fine-tuning methods train at the protocol's `finetune_lr` (constant) after the warm start.
+    finetunes: ClassVar[bool] = False
+    # Core methods run by default (`--methods core`, `make bench`).
+    core: ClassVar[bool] = False
+
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor | None:
+        """The training loss of one batch (model in train mode); None skips the update."""
+        raise NotImplementedError
+
+    def warm_start(self, protocol: Protocol) -> tuple[str, int] | None:
+        """(base method, epoch) this method starts from, or None to train from scratch."""
+        if self.warm_start_base is None:
+            return None
+        begin = getattr(self, "begin_epoch", None)
+        if begin is None:
+            begin = round(self.begin_fraction * protocol.epochs)
+        return self.warm_start_base, int(begin)
+
+    def on_epoch_start(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
+        """Called before each training epoch; returns scalars/lists to log."""
+        return {}
+
+    def on_epoch_end(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
+        """Called after each training epoch; returns scalars/lists to log."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Method state to checkpoint (tensors, numbers, lists)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""
+
+    def hparams(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+METHODS: Registry[type[Method]] = Registry("method")
+
+
+def register_method(name: str):
+    """Class decorator: make `cls` a dataclass and register it under `name`."""
+
+    def decorate(cls: type[Method]) -> type[Method]:
+        cls = cls if dataclasses.is_dataclass(cls) and "__dataclass_fields__" in cls.__dict__ \
+            else dataclass(cls)
+        cls.name = name
+        METHODS.add(name, cls)
+        return cls
+
+    return decorate
+
+
+def load_methods() -> Registry[type[Method]]:
+    """Import the `methods` package (which registers every file in it) and return the registry."""
+    import methods  # noqa: F401
+
+    return METHODS
+
+
+def make_method(name: str, protocol: Protocol, overrides: dict[str, Any] | None = None) -> Method:
+    """Instantiate a method with preset defaults, then user overrides (strings are parsed)."""
+    cls = load_methods().get(name)
+    known = {f.name: f for f in fields(cls)}
+    values: dict[str, Any] = {}
+    for source in (protocol.method_defaults.get(name, {}), overrides or {}):
+        for key, value in source.items():
+            if key not in known:
+                raise UserError(f"method {name} has no hyperparameter {key!r}; it has: "
+                                f"{', '.join(known) or 'none'}")
+            default = values.get(key, _field_default(known[key]))
+            values[key] = _coerce(value, default, f"{name}.{key}") if isinstance(value, str) \
+                else value
+    return cls(**values)
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None

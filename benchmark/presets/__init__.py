@@ -1,0 +1,7 @@
+"""Presets: importing this package registers every preset module in it (one per dataset)."""
+
+import importlib
+import pkgutil
+
+for _mod in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_mod.name}")

@@ -1,0 +1,38 @@
+"""Fashion-MNIST presets: the CPU testbed (small CNN, L-inf eps 0.1, alpha 0.01)."""
+
+from benchmark.protocols import Protocol, register_preset
+
+THREAT = dict(eps=0.1, alpha=0.01, train_steps=10)
+
+# The paper-shaped recipe for a GPU: full training set, small CNN, the HAM/GAIRAT schedule shape
+# (lr /10 at 50%, /100 at 75%, /200 at ~92%), standard AutoAttack on the full test set.
+register_preset(Protocol(
+    dataset="fmnist", preset="full", model="small_cnn", val_per_class=300,
+    epochs=60, batch_size=128, lr=0.01, weight_decay=5e-4,
+    lr_milestones=((30, 0.1), (45, 0.01), (55, 0.005)), finetune_lr=0.001,
+    **THREAT, val_steps=10, aa_version="standard",
+))
+
+# CPU-sized: `make bench` (pgd_at, trades, frl_rwrm, ham; one seed; evaluation included)
+# finishes in about 15 minutes on 2 CPU cores. AutoAttack is restricted to APGD-CE + APGD-T
+# (1 restart, 3 targets) on 30 points per class; every table says so.
+register_preset(Protocol(
+    dataset="fmnist", preset="quick", model="small_cnn", val_per_class=100,
+    train_per_class=300, test_per_class=100,
+    epochs=12, batch_size=128, lr=0.05, weight_decay=5e-4,
+    lr_milestones=((6, 0.1), (9, 0.01), (11, 0.005)), finetune_lr=0.005,
+    **THREAT, val_steps=5,
+    aa_version="custom", aa_attacks=("apgd-ce", "apgd-t"), aa_per_class=30,
+    aa_restarts=1, aa_targets=3, aa_iters=100,
+))
+
+# Seconds, for tests: exercises every code path; its numbers mean nothing.
+register_preset(Protocol(
+    dataset="fmnist", preset="smoke", model="small_cnn", val_per_class=5,
+    train_per_class=12, test_per_class=4,
+    epochs=2, batch_size=32, lr=0.01, weight_decay=5e-4,
+    lr_milestones=((1, 0.1),), finetune_lr=0.001,
+    eps=0.1, alpha=0.05, train_steps=2, val_steps=2, eval_pgd_steps=2, eval_cw_steps=2,
+    aa_version="custom", aa_attacks=("apgd-ce", "apgd-t"), aa_per_class=2,
+    aa_restarts=1, aa_targets=2, aa_iters=5, eval_batch_size=64,
+))

@@ -1,0 +1,67 @@
+"""One generic registry: register / get / list, with fnmatch patterns."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from benchmark.errors import UserError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Maps names to objects of one kind (datasets, models, methods, ...)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._items: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator: register the decorated object under `name` (duplicates are an error)."""
+
+        def decorate(obj: T) -> T:
+            self.add(name, obj)
+            return obj
+
+        return decorate
+
+    def add(self, name: str, obj: T) -> None:
+        if name in self._items and self._items[name] is not obj:
+            raise ValueError(f"duplicate {self.kind} name {name!r}: {obj!r} and {self._items[name]!r}")
+        self._items[name] = obj
+
+    def get(self, name: str) -> T:
+        if name not in self._items:
+            close = difflib.get_close_matches(name, self._items, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UserError(
+                f"unknown {self.kind} {name!r}{hint}; available: {', '.join(self.names())}"
+            )
+        return self._items[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def match(self, patterns: str | list[str]) -> list[str]:
+        """Names matching any of the fnmatch patterns, in the given order; unmatched is an error."""
+        if isinstance(patterns, str):
+            patterns = [p for p in patterns.replace(",", " ").split() if p]
+        out: list[str] = []
+        for pattern in patterns:
+            hits = [n for n in self.names() if fnmatch.fnmatchcase(n, pattern)]
+            if not hits:
+                self.get(pattern)  # raises the one-line error with a suggestion
+            out.extend(h for h in hits if h not in out)
+        return out
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -1,0 +1,54 @@
+"""`fairbench new-method NAME`: write a documented method template into methods/."""
+
+from __future__ import annotations
+
+import keyword
+import re
+from pathlib import Path
+
+from benchmark.errors import UserError
+
+TEMPLATE = '''"""{title}: one line saying what the method does (Author et al., VENUE YEAR).
+
+Paper: <link>. Official code: <link>. Say here where this implementation deviates from either.
+"""
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.method import Method, TrainContext, register_method
+
+
+@register_method("{name}")
+class {cls}(Method):
+    """{title}. Hyperparameters are the dataclass fields below (set with --set {name}.FIELD=V)."""
+
+    # Warm start from another method's run at round(begin_fraction * epochs), e.g.:
+    # warm_start_base = "pgd_at"
+    # begin_fraction = 50 / 120
+
+    temperature: float = 1.0  # an example hyperparameter: replace with yours
+
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor | None:
+        """One batch's loss (model in train mode). Return None to skip the update."""
+        result = ctx.attack(model, x, y, loss="ce", start="uniform")  # the shared PGD primitive
+        return F.cross_entropy(model(result.x_adv) / self.temperature, y)
+
+    # Optional hooks (see benchmark/method.py): on_epoch_start / on_epoch_end return scalars to
+    # log in train.jsonl; state_dict / load_state_dict carry method state across checkpoints.
+'''
+
+
+def write_template(name: str, directory: Path) -> Path:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
+        raise UserError(f"method name {name!r} must be a lowercase identifier like my_method")
+    from benchmark.method import load_methods
+
+    if name in load_methods():
+        raise UserError(f"a method named {name!r} exists already; pick another name")
+    path = Path(directory) / f"{name}.py"
+    if path.exists():
+        raise UserError(f"{path} exists; pick another name or edit that file")
+    cls = "".join(part.capitalize() for part in name.split("_"))
+    path.write_text(TEMPLATE.format(name=name, cls=cls, title=name.replace("_", " ").upper()))
+    return path

@@ -1,0 +1,220 @@
+"""Trainer: the protocol-driven loop shared by every method.
+
+Owns the optimizer, the per-epoch lr schedule, checkpoints (atomic, every epoch), resume, warm
+starts, validation-based checkpoint selection, wall time (training loop only) and passes.
+It never knows a method's name: the method object brings its loss and hooks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from benchmark.attacks import PassCounter
+from benchmark.datasets.base import Splits, TensorLoader
+from benchmark.errors import UserError
+from benchmark.evaluate import load_state, pgd_predictions, predict
+from benchmark.method import Method, TrainContext
+from benchmark.metrics import evaluate_predictions
+from benchmark.models import build_model
+from benchmark.protocols import Protocol
+from benchmark.records import RunPaths, atomic_torch_save, atomic_write_json, read_jsonl
+
+
+@dataclass
+class TrainState:
+    """Counters carried across epochs and resumes."""
+
+    epoch: int = 0                  # epochs completed
+    seconds: float = 0.0            # this run's own training seconds
+    forward: int = 0
+    backward: int = 0
+    best_score: float = -math.inf
+    best_epoch: int | None = None
+    warm: dict[str, Any] = field(default_factory=dict)  # base cost up to the begin epoch
+
+
+def validate(model: nn.Module, splits: Splits, protocol: Protocol, device: torch.device
+             ) -> dict[str, Any]:
+    """Per-class clean and PGD accuracy on the validation split (checkpoint selection)."""
+    classes = splits.info.classes
+    bs = protocol.eval_batch_size
+    clean = predict(model, splits.val_x, bs, device)
+    adv = pgd_predictions(model, splits.val_x, splits.val_y, eps=protocol.eps,
+                          alpha=protocol.eps / 4, steps=protocol.val_steps, loss="ce",
+                          batch_size=bs, device=device, seed=1)
+    c = evaluate_predictions(clean, splits.val_y, classes)
+    r = evaluate_predictions(adv, splits.val_y, classes, clean_pred=clean)
+    return {"clean_avg": c["avg"], "clean_worst": c["worst"], "clean_per_class": c["per_class"],
+            "robust_avg": r["avg"], "robust_worst": r["worst"], "robust_per_class": r["per_class"]}
+
+
+class Trainer:
+    """Train one method under one protocol into one run directory (resumable)."""
+
+    def __init__(self, *, method: Method, protocol: Protocol, splits: Splits, paths: RunPaths,
+                 seed: int, device: torch.device, keep_epochs: set[int] | None = None,
+                 warm_start_ckpt: Path | None = None, show_progress: bool = True) -> None:
+        self.method, self.protocol, self.splits, self.paths = method, protocol, splits, paths
+        self.seed, self.device = seed, device
+        self.keep_epochs = set(keep_epochs or ())
+        self.warm_start_ckpt = warm_start_ckpt
+        self.show_progress = show_progress
+        info = splits.info
+        torch.manual_seed(seed)
+        self.model = build_model(protocol.model, info.num_classes, info.shape).to(device)
+        if protocol.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=protocol.lr,
+                                         momentum=protocol.momentum,
+                                         weight_decay=protocol.weight_decay)
+        self.state = TrainState()
+        self.train_loader = TensorLoader(splits.train_x, splits.train_y, protocol.batch_size,
+                                         device=device, shuffle=True, seed=seed,
+                                         augment_with=(info.crop_padding, info.flip))
+        self.val_loader = TensorLoader(splits.val_x, splits.val_y, protocol.eval_batch_size,
+                                       device=device)
+
+    # --- checkpoints -------------------------------------------------------------------
+    def _checkpoint(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "method": self.method.state_dict(), "state": vars(self.state).copy()}
+
+    def _restore(self, ckpt: dict[str, Any], *, own_run: bool) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        saved = TrainState(**ckpt["state"])
+        if own_run:
+            self.method.load_state_dict(ckpt["method"])
+            self.state = saved
+        else:  # warm start: the base's counters become the warm-start cost, not ours
+            self.state = TrainState(epoch=saved.epoch, warm={
+                "seconds": saved.seconds + saved.warm.get("seconds", 0.0),
+                "passes": saved.forward + saved.backward + saved.warm.get("passes", 0),
+                "epochs": saved.epoch})
+
+    def _load(self, path: Path) -> dict[str, Any]:
+        try:
+            return load_state(path)
+        except Exception as err:  # noqa: BLE001
+            raise UserError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); "
+                            f"delete it to restart from the previous state") from None
+
+    def _resume_or_start(self) -> None:
+        if self.paths.ckpt.exists():
+            self._restore(self._load(self.paths.ckpt), own_run=True)
+        elif self.warm_start_ckpt is not None:
+            self._restore(self._load(self.warm_start_ckpt), own_run=False)
+        # drop log lines of epochs the checkpoint does not contain (killed mid-epoch)
+        lines = [r for r in read_jsonl(self.paths.log) if r["epoch"] <= self.state.epoch]
+        self.paths.root.mkdir(parents=True, exist_ok=True)
+        self.paths.log.write_text("".join(json.dumps(r) + "\n" for r in lines))
+
+    # --- the loop ----------------------------------------------------------------------
+    def lr_at(self, epoch: int) -> float:
+        p = self.protocol
+        if self.method.finetunes and p.finetune_lr is not None:
+            return p.finetune_lr
+        return p.lr_at(epoch)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.protocol.amp:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def run(self) -> dict[str, Any]:
+        """Train until the protocol's last epoch; returns the training summary."""
+        p = self.protocol
+        self._resume_or_start()
+        if 0 in self.keep_epochs and self.state.epoch == 0:
+            atomic_torch_save(self.paths.epoch_ckpt(0), self._checkpoint())
+        counter = PassCounter().attach(self.model)
+        forward_model = torch.compile(self.model) if p.compile else self.model
+        ctx = TrainContext(protocol=p, num_classes=self.splits.info.num_classes,
+                           device=self.device, counter=counter, val_loader=self.val_loader)
+        epochs = tqdm(range(self.state.epoch, p.epochs), initial=self.state.epoch,
+                      total=p.epochs, desc=f"train {self.method.name}", leave=False,
+                      disable=not self.show_progress)
+        try:
+            for epoch in epochs:
+                self._train_epoch(epoch, forward_model, ctx, counter)
+        finally:
+            counter.detach()
+        atomic_torch_save(self.paths.last, {"model": self.model.state_dict(),
+                                            "epoch": self.state.epoch})
+        summary = self.summary()
+        atomic_write_json(self.paths.done, summary)
+        return summary
+
+    def _train_epoch(self, epoch: int, model: nn.Module, ctx: TrainContext,
+                     counter: PassCounter) -> None:
+        torch.manual_seed(self.seed * 100_003 + epoch)  # resume-exact randomness per epoch
+        lr = self.lr_at(epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        ctx.epoch, ctx.log = epoch, {}
+        counter.forward = counter.backward = 0
+        counter.enabled = True
+        self.train_loader.set_epoch(epoch)
+        t0 = time.perf_counter()
+        logged = dict(self.method.on_epoch_start(self.model, ctx))
+        self.model.train()
+        loss_sum, updates, skipped = 0.0, 0, 0
+        bar = tqdm(self.train_loader, desc=f"epoch {epoch + 1}", leave=False,
+                   disable=not self.show_progress)
+        for i, (x, y) in enumerate(bar):
+            ctx.batch = i
+            if self.protocol.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                loss = self.method.loss(model, x, y, ctx)
+            if loss is None:
+                skipped += 1
+                continue
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += float(loss.detach())
+            updates += 1
+        logged.update(self.method.on_epoch_end(self.model, ctx))
+        seconds = time.perf_counter() - t0
+        counter.enabled = False
+        st = self.state
+        st.epoch, st.seconds = epoch + 1, st.seconds + seconds
+        st.forward, st.backward = st.forward + counter.forward, st.backward + counter.backward
+        val = validate(self.model, self.splits, self.protocol, self.device)
+        score = val[self.protocol.select_on]
+        is_best = score > st.best_score
+        if is_best:
+            st.best_score, st.best_epoch = score, st.epoch
+            atomic_torch_save(self.paths.best, {"model": self.model.state_dict(),
+                                                "epoch": st.epoch})
+        line = {"epoch": st.epoch, "lr": lr, "loss": loss_sum / max(updates, 1),
+                "updates": updates, "skipped_batches": skipped, "seconds": seconds,
+                "passes": counter.forward + counter.backward, "val": val, "best": is_best,
+                **ctx.log, **logged}
+        with open(self.paths.log, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        atomic_torch_save(self.paths.ckpt, self._checkpoint())
+        if st.epoch in self.keep_epochs:
+            atomic_torch_save(self.paths.epoch_ckpt(st.epoch), self._checkpoint())
+
+    def summary(self) -> dict[str, Any]:
+        st = self.state
+        own_passes = st.forward + st.backward
+        warm = st.warm or {"seconds": 0.0, "passes": 0, "epochs": 0}
+        return {"seconds": st.seconds, "passes": own_passes, "forward_passes": st.forward,
+                "backward_passes": st.backward, "epochs": st.epoch - warm["epochs"],
+                "best_epoch": st.best_epoch, "best_val": st.best_score,
+                "warm_start_seconds": warm["seconds"], "warm_start_passes": warm["passes"],
+                "seconds_with_warm_start": st.seconds + warm["seconds"],
+                "passes_with_warm_start": own_passes + warm["passes"]}

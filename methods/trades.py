@@ -1,0 +1,22 @@
+"""TRADES (Zhang et al., ICML 2019): clean CE plus beta times KL to the adversarial softmax."""
+
+from torch import Tensor, nn
+
+from benchmark.losses import trades_loss
+from benchmark.method import Method, TrainContext, register_method
+
+
+@register_method("trades")
+class Trades(Method):
+    """x_adv = PGD-K on KL(f(x) || f(x_adv)) from x + 0.001 N(0, 1);
+    loss = CE(f(x), y) + beta * KL(f(x) || f(x_adv)), KL summed over classes, batch mean.
+
+    eps / alpha / K from the protocol (the official code's 0.031 / 0.007 become 8/255 / 2/255).
+    """
+
+    core = True
+    beta: float = 6.0
+
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor:
+        x_adv = ctx.attack(model, x, y, loss="kl", start="trades").x_adv
+        return trades_loss(model(x), model(x_adv), y, self.beta)
