@@ -206,7 +206,7 @@ class Evaluator:
                 partial = out_file.with_suffix(".aa-partial.json")
                 pred, own = autoattack_labels(model, x, y, p, dev, partial, bar.update)
                 extra = {"autoattack_own_robust_accuracy": own,
-                         "pointwise_robust_accuracy": float((pred == y).float().mean())}
+                         "pointwise_robust_accuracy": float((pred == y).double().mean())}
             bar.close()
             cp = clean_pred if name != "autoattack" else clean_pred[keep]
             summary = evaluate_predictions(pred, y, data.classes,

@@ -104,6 +104,8 @@ def run_job(job: Job) -> dict[str, Any]:
     """Train and evaluate one run; returns its record. Idempotent and resumable."""
     spec, method, protocol, base = spec_of(job)
     paths = job.paths()
+    if paths.spec.exists():
+        claim_spec(paths, spec)  # refuses to mix runs of different settings in one directory
     if paths.record.exists():
         return read_json(paths.record)
     warm_ckpt = None

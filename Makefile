@@ -1,0 +1,52 @@
+# fairbench: `make bench` runs the default benchmark, `make test` the test suite.
+# Both create .venv and install everything they need (pip packages, the FMNIST Debian package).
+
+PYTHON   ?= python3
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+DATASET  ?= fmnist
+PRESET   ?= quick
+METHODS  ?= core
+SEEDS    ?= 0
+RESULTS  ?= results
+ARGS     ?=
+FMNIST_DEB := /usr/share/datasets/fashion-mnist
+
+.PHONY: bench test perf lint report status install data clean-results
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=23"
+	# torch/torchvision are pinned in pyproject.toml (2.14.1 / 0.29.1 install from local disk here)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# FMNIST comes from the Debian package when no copy is found (needs apt and root).
+data:
+	@if [ -d "$(FMNIST_DEB)" ] || [ -d data/FashionMNIST/raw ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		echo "installing dataset-fashion-mnist (Debian)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
+	else echo "FMNIST not found: install dataset-fashion-mnist or pass --download"; fi
+
+bench: install $(if $(filter fmnist,$(DATASET)),data)
+	$(BIN)/fairbench run --dataset $(DATASET) --preset $(PRESET) --methods "$(METHODS)" \
+		--seeds "$(SEEDS)" --results $(RESULTS) $(ARGS)
+
+test: install data
+	$(BIN)/pytest
+
+perf: install data
+	$(BIN)/python -m benchmark.perf $(ARGS)
+
+lint: install
+	$(BIN)/ruff check benchmark methods tests
+
+report: install
+	$(BIN)/fairbench report --dataset $(DATASET) --preset $(PRESET) --results $(RESULTS)
+
+status: install
+	$(BIN)/fairbench status --results $(RESULTS)

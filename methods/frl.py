@@ -1,0 +1,269 @@
+"""FRL: Fair Robust Learning (Xu, Liu, Li, Jain, Tang, ICML 2021), `frl_rw`, `frl_rm`, `frl_rwrm`.
+
+Paper: "To be Robust or to be Fair: Towards Fairness in Adversarial Training".
+Official code: github.com/hannxu123/fair_robust (frlrw.py, frlrm.py, frlrmrw.py, utils_frl*.py).
+
+A fine-tuning method: it starts from the same protocol's `trades` run at epoch
+round(80/120 * epochs) (or `begin_epoch`) and trains at the protocol's constant `finetune_lr`.
+Once per epoch (in `on_epoch_start`, counted as training cost) it estimates on the validation
+split (never the test set), with PGD-20 (CE, uniform start, alpha = eps/4), the per-class natural
+error nat_err(i) and boundary error bndy_err(i) (correct on x, wrong on x_adv), then:
+
+    g_nat  = nat_err  - mean(nat_err)  - tau1        g_bndy = bndy_err - mean(bndy_err) - tau2
+    phi_nat  <- P(phi_nat  + a1 * g_nat)             phi_bndy <- P(phi_bndy + 2 * a1 * g_bndy)
+    phi_rm   <- phi_rm + a2 * g_bndy                 (P: clip at 0, rescale to sum `lim`)
+    w(i) = 1/C + phi(i) - sum(phi)/C                 m(i) = clamp(exp(2 phi_rm(i)), 0.98, cap)
+
+and trains the epoch with weighted TRADES: x_adv = KL-PGD-K from x + 0.001 N(0, 1) with
+per-example radius eps * m(y) and step alpha_frac * eps * m(y);
+loss = sum w_nat(y) CE / sum w_nat(y) + beta * sum w_bndy(y) KL / sum w_bndy(y).
+`frl_rw` updates phi_nat and phi_bndy (radius stays eps), `frl_rm` phi_nat and phi_rm (phi_bndy
+stays 0, so KL weights stay uniform), `frl_rwrm` all three. a1 is halved every `a1_halve_every`
+fine-tuning epochs (a2 is not).
+
+Defaults (METHODS.md, official HEAD): rw: tau1 = tau2 = 0.1, a1 = 0.05, a2 = 0.1, cap 2.5;
+rwrm: tau1 = tau2 = 0.07, a1 = 0.05, a2 = 0.2, cap 3.0; all: lim 0.5, beta 1.5, halving every 40.
+rm: METHODS.md gives no rm defaults; we take rw's (tau 0.1, a1 0.05, a2 0.1, cap 2.5, which match
+the official frlrm.py / utils_frl1.py) and the shared lim 0.5 / beta 1.5 (official frlrm.py's
+argparse defaults are lim 0.3, beta 1.0).
+
+Deviations from the official code, all following METHODS.md:
+- Loss normalisation: official divides sum(w_nat CE + beta w_bndy KL) by sum(w_nat + w_bndy);
+  METHODS.md (used here) normalises the CE and KL terms by their own weight sums.
+- Training step size: official keeps step 2/255 fixed while the radius grows to eps * m(i);
+  here alpha_i = eps_i / 4 (`alpha_frac` = 0.25; `alpha_frac=None` gives protocol alpha * m(i)).
+  `frl_rw` uses the same rule with m = 1, i.e. alpha = eps / 4, so the three variants differ only
+  in which multipliers move (on CIFAR, eps/4 = 2/255 is the protocol alpha anyway; on FMNIST
+  eps/4 = 0.025 while the warm-start TRADES run used the protocol's 0.01).
+- Halving: official halves a1 before 1-based epochs 40, 80, ...; here fine-tuning epochs
+  0..39 use a1, 40..79 a1/2, ... (epochs counted from the warm start's begin epoch).
+- The class averages of the errors are means over classes (official: overall error on the
+  validation set; identical on the class-balanced split).
+- Fine-tuning length and lr come from the protocol (official: 120 epochs at lr 0.001 from a
+  hot-start checkpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.attacks import pgd
+from benchmark.datasets.base import TensorLoader
+from benchmark.errors import UserError
+from benchmark.losses import kl_per_example, weighted_mean
+from benchmark.method import Method, TrainContext, register_method
+
+MULTIPLIERS = ("phi_nat", "phi_bndy", "phi_rm")
+STATE_KEYS = (*MULTIPLIERS, "w_nat", "w_bndy", "eps_mult")
+EPS_MULT_FLOOR = 0.98
+
+
+# --- pure math ------------------------------------------------------------------------------
+def violations(err: Tensor, tau: float) -> Tensor:
+    """Per-class constraint violation err(i) - mean(err) - tau."""
+    return err - err.mean() - tau
+
+
+def project(phi: Tensor, lim: float) -> Tensor:
+    """Clip at 0; if the sum then exceeds `lim`, rescale to sum exactly `lim`."""
+    phi = phi.clamp(min=0)
+    total = phi.sum()
+    return lim * phi / total if total > lim else phi
+
+
+def update_multipliers(phi: dict[str, Tensor], g_nat: Tensor, g_bndy: Tensor, *, a1: float,
+                       a2: float, lim: float, active: Collection[str]) -> dict[str, Tensor]:
+    """One multiplier update; only the names in `active` move (the others are copied).
+
+    phi_nat += a1 g_nat and phi_bndy += 2 a1 g_bndy, both projected; phi_rm += a2 g_bndy, not
+    projected.
+    """
+    steps = {"phi_nat": a1 * g_nat, "phi_bndy": 2 * a1 * g_bndy, "phi_rm": a2 * g_bndy}
+    out = {}
+    for key in MULTIPLIERS:
+        value = phi[key]
+        if key in active:
+            value = value + steps[key]
+            value = value if key == "phi_rm" else project(value, lim)
+        out[key] = value.clone()
+    return out
+
+
+def class_weights(phi: Tensor) -> Tensor:
+    """w(i) = 1/C + phi(i) - sum(phi)/C: sums to 1; positive when phi >= 0 and sum(phi) < 1."""
+    c = len(phi)
+    return 1.0 / c + phi - phi.sum() / c
+
+
+def radius_multipliers(phi_rm: Tensor, cap: float) -> Tensor:
+    """m(i) = clamp(exp(2 phi_rm(i)), 0.98, cap)."""
+    return torch.exp(2 * phi_rm).clamp(EPS_MULT_FLOOR, cap)
+
+
+def weighted_trades_loss(clean_logits: Tensor, adv_logits: Tensor, y: Tensor, w_nat: Tensor,
+                         w_bndy: Tensor, beta: float) -> Tensor:
+    """sum w_nat(y) CE / sum w_nat(y) + beta * sum w_bndy(y) KL / sum w_bndy(y) over the batch;
+    `w_nat`, `w_bndy` are per-class vectors, KL(f(x) || f(x_adv)) is summed over classes."""
+    ce = F.cross_entropy(clean_logits, y, reduction="none")
+    kl = kl_per_example(clean_logits, adv_logits)
+    return weighted_mean(ce, w_nat[y]) + beta * weighted_mean(kl, w_bndy[y])
+
+
+def a1_at(a1: float, epochs_since_begin: int, halve_every: int) -> float:
+    """a1 halved once per completed `halve_every` fine-tuning epochs (0: never)."""
+    if halve_every <= 0:
+        return a1
+    return a1 * 0.5 ** (max(epochs_since_begin, 0) // halve_every)
+
+
+def derived_state(phi: dict[str, Tensor], cap: float) -> dict[str, Tensor]:
+    """Multipliers plus the class weights and radius multipliers they imply."""
+    return {**phi, "w_nat": class_weights(phi["phi_nat"]),
+            "w_bndy": class_weights(phi["phi_bndy"]),
+            "eps_mult": radius_multipliers(phi["phi_rm"], cap)}
+
+
+def class_errors(model: nn.Module, loader: TensorLoader, num_classes: int, *, eps: float,
+                 alpha: float, steps: int) -> tuple[Tensor, Tensor]:
+    """Per-class natural error and boundary error (clean-correct, PGD-wrong) on `loader`,
+    PGD on CE from a uniform start, model in eval mode (mode restored). float64 on CPU."""
+    was_training = model.training
+    model.eval()
+    n = torch.zeros(num_classes, dtype=torch.float64)
+    nat = torch.zeros(num_classes, dtype=torch.float64)
+    bndy = torch.zeros(num_classes, dtype=torch.float64)
+    try:
+        for x, y in loader:
+            with torch.no_grad():
+                clean_ok = model(x).argmax(1) == y
+            x_adv = pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, loss="ce",
+                        start="uniform").x_adv
+            with torch.no_grad():
+                adv_ok = model(x_adv).argmax(1) == y
+            n += torch.bincount(y, minlength=num_classes).cpu()
+            nat += torch.bincount(y[~clean_ok], minlength=num_classes).cpu()
+            bndy += torch.bincount(y[clean_ok & ~adv_ok], minlength=num_classes).cpu()
+    finally:
+        model.train(was_training)
+    n = n.clamp(min=1)
+    return nat / n, bndy / n
+
+
+# --- the methods ----------------------------------------------------------------------------
+@dataclass
+class FRL(Method):
+    """Shared FRL logic; subclasses choose the defaults and which multipliers update."""
+
+    warm_start_base: ClassVar[str | None] = "trades"
+    begin_fraction: ClassVar[float] = 80 / 120
+    finetunes: ClassVar[bool] = True
+    updates: ClassVar[tuple[str, ...]] = ()  # which of MULTIPLIERS move; set by each variant
+
+    tau1: float = 0.1
+    tau2: float = 0.1
+    a1: float = 0.05
+    a2: float = 0.1
+    cap: float = 2.5
+    lim: float = 0.5
+    beta: float = 1.5
+    a1_halve_every: int = 40
+    est_steps: int = 20              # PGD steps of the per-epoch validation estimate
+    alpha_frac: float | None = 0.25  # alpha_i = alpha_frac * eps_i; None: protocol alpha * m(i)
+    begin_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.lim < 1:
+            raise UserError(f"{self.name}.lim must be in [0, 1) (class weights stay positive)")
+        if self.cap < EPS_MULT_FLOOR:
+            raise UserError(f"{self.name}.cap must be at least {EPS_MULT_FLOOR}")
+        if self.est_steps < 1 or self.a1_halve_every < 0:
+            raise UserError(f"{self.name}: est_steps must be >= 1 and a1_halve_every >= 0")
+        if self.alpha_frac is not None and self.alpha_frac <= 0:
+            raise UserError(f"{self.name}.alpha_frac must be positive (or None)")
+        self._state: dict[str, Tensor] = {}
+        self._cache: dict[str, Tensor] = {}
+
+    # state ------------------------------------------------------------------------------
+    def _ensure_state(self, num_classes: int) -> None:
+        if not self._state:
+            zero = torch.zeros(num_classes, dtype=torch.float64)
+            self._set_state(derived_state({k: zero.clone() for k in MULTIPLIERS}, self.cap))
+
+    def _set_state(self, state: dict[str, Tensor]) -> None:
+        self._state = {k: state[k].detach().to("cpu", torch.float64).clone() for k in STATE_KEYS}
+        self._cache = {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {k: v.clone() for k, v in self._state.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self._set_state(state)
+        else:
+            self._state, self._cache = {}, {}
+
+    def _on(self, like: Tensor) -> dict[str, Tensor]:
+        """State vectors on the batch's device (cached until the state changes)."""
+        cached = self._cache.get("w_nat")
+        if cached is None or cached.device != like.device or cached.dtype != like.dtype:
+            self._cache = {k: self._state[k].to(like.device, like.dtype)
+                           for k in ("w_nat", "w_bndy", "eps_mult")}
+        return self._cache
+
+    # hooks ------------------------------------------------------------------------------
+    def on_epoch_start(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
+        """Estimate per-class errors on the validation split and update the multipliers."""
+        self._ensure_state(ctx.num_classes)
+        nat_err, bndy_err = class_errors(model, ctx.val_loader, ctx.num_classes, eps=ctx.eps,
+                                         alpha=ctx.eps / 4, steps=self.est_steps)
+        warm = self.warm_start(ctx.protocol)
+        begin = warm[1] if warm else 0
+        a1 = a1_at(self.a1, ctx.epoch - begin, self.a1_halve_every)
+        phi = update_multipliers({k: self._state[k] for k in MULTIPLIERS},
+                                 violations(nat_err, self.tau1), violations(bndy_err, self.tau2),
+                                 a1=a1, a2=self.a2, lim=self.lim, active=self.updates)
+        self._set_state(derived_state(phi, self.cap))
+        return {"frl_a1": a1, "val_nat_err": nat_err.tolist(), "val_bndy_err": bndy_err.tolist(),
+                **{k: v.tolist() for k, v in self._state.items()}}
+
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor:
+        self._ensure_state(ctx.num_classes)
+        s = self._on(x)
+        m = s["eps_mult"][y]
+        eps = ctx.eps * m
+        alpha = eps * self.alpha_frac if self.alpha_frac is not None else ctx.alpha * m
+        x_adv = ctx.attack(model, x, y, loss="kl", start="trades", eps=eps, alpha=alpha).x_adv
+        return weighted_trades_loss(model(x), model(x_adv), y, s["w_nat"], s["w_bndy"],
+                                    self.beta)
+
+
+@register_method("frl_rw")
+class FrlRW(FRL):
+    """FRL reweight: phi_nat and phi_bndy move, radius fixed at eps."""
+
+    updates = ("phi_nat", "phi_bndy")
+
+
+@register_method("frl_rm")
+class FrlRM(FRL):
+    """FRL remargin: phi_nat and phi_rm move, phi_bndy stays 0 (rw's defaults)."""
+
+    updates = ("phi_nat", "phi_rm")
+
+
+@register_method("frl_rwrm")
+class FrlRWRM(FRL):
+    """FRL reweight + remargin: all three multipliers move."""
+
+    core = True
+    updates = ("phi_nat", "phi_bndy", "phi_rm")
+    tau1: float = 0.07
+    tau2: float = 0.07
+    a2: float = 0.2
+    cap: float = 3.0

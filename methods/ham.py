@@ -1,0 +1,97 @@
+"""HAM: Hard Adversarial example Mining (Lin et al., arXiv 2308.01823; IEEE TIFS 2025), `ham`.
+
+Official code: github.com/yyl-github-1896/HAM (a GAIRAT fork).
+
+Warm-up is plain PGD-AT: the method starts from the same protocol's `pgd_at` run at epoch
+round(50/120 * epochs) (or `begin_epoch`), so its reported cost includes that warm-up. From there
+on, per batch: PGD on CE from a uniform start (protocol eps / alpha / K) with an early check after
+M = `drop_step` steps. Examples never seen misclassified by then are "easy": they are dropped (no
+more attack steps, no training on them). The others ("hard", clean-misclassified included) finish
+the K - M remaining steps, and loss = mean CE over the hard subset. A batch without hard examples
+skips the update (the trainer counts skipped batches).
+
+`reweight="gair"` (ablation; the paper's figure and arXiv v1 text) weights hard example b by
+(tanh(lam + 5 (1 - 2 kappa_b / K)) + 1) / 2 normalised to mean 1 over the hard set, kappa_b = the
+number of steps it stayed correctly classified (its first misclassified iterate, clipped to K).
+Default `"uniform"` is what the official code runs.
+
+The update's forward pass (train mode) sees only the hard subset, so BatchNorm batch statistics
+and running averages come from hard examples only; this matches the official code.
+
+Logged per epoch: ham_dropped / ham_examples (counts), ham_dropped_fraction,
+ham_skipped_batches, ham_passes_saved_fraction = 1 - actual passes / the passes full PGD-AT would
+spend on the same batches ((2K + 2) B per batch: K forward+backward attack steps and one
+forward+backward update). The actual passes include HAM's extra check forward at step M.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmark.errors import UserError
+from benchmark.method import Method, TrainContext, register_method
+
+REWEIGHTS = ("uniform", "gair")
+
+
+def gair_weights(kappa: Tensor, steps: int, lam: float) -> Tensor:
+    """(tanh(lam + 5 (1 - 2 kappa / K)) + 1) / 2, normalised to mean 1."""
+    w = (torch.tanh(lam + 5 * (1 - 2 * kappa.double() / steps)) + 1) / 2
+    return w * (len(w) / w.sum())
+
+
+@register_method("ham")
+class Ham(Method):
+    """PGD-AT on the hard examples only: those misclassified within `drop_step` attack steps."""
+
+    core = True
+    warm_start_base = "pgd_at"
+    begin_fraction = 50 / 120
+
+    drop_step: int = 3           # M (5 on SVHN in the paper)
+    reweight: str = "uniform"    # "uniform" | "gair"
+    gair_lambda: float = -1.0
+    begin_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.reweight not in REWEIGHTS:
+            raise UserError(f"ham.reweight must be one of {', '.join(REWEIGHTS)}, "
+                            f"not {self.reweight!r}")
+        if self.drop_step < 0:
+            raise UserError("ham.drop_step must be >= 0")
+
+    def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor | None:
+        result = ctx.attack(model, x, y, loss="ce", start="uniform", drop_after=self.drop_step)
+        hard = result.kept
+        n_hard = int(hard.sum())
+        ctx.add("ham_examples", len(y))
+        ctx.add("ham_dropped", len(y) - n_hard)
+        ctx.add("ham_full_pgd_passes", (2 * ctx.steps + 2) * len(y))
+        if n_hard == 0:
+            ctx.add("ham_skipped_batches", 1)
+            return None
+        ce = F.cross_entropy(model(result.x_adv[hard]), y[hard], reduction="none")
+        if self.reweight == "uniform":
+            return ce.mean()
+        kappa = result.first_miss[hard].clamp(max=ctx.steps)
+        w = gair_weights(kappa, ctx.steps, self.gair_lambda).to(ce.dtype)
+        return (w * ce).mean()
+
+    def on_epoch_start(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
+        for key in ("ham_examples", "ham_dropped", "ham_full_pgd_passes", "ham_skipped_batches"):
+            ctx.log.setdefault(key, 0.0)  # logged even when no batch adds to them
+        return {}
+
+    def on_epoch_end(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
+        examples = ctx.log.get("ham_examples", 0.0)
+        full = ctx.log.get("ham_full_pgd_passes", 0.0)
+        actual = ctx.counter.forward + ctx.counter.backward
+        return {
+            "ham_dropped_fraction": ctx.log.get("ham_dropped", 0.0) / examples if examples else 0.0,
+            "ham_passes": actual,
+            "ham_passes_saved_fraction": 1 - actual / full if full else 0.0,
+        }

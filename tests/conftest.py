@@ -1,0 +1,24 @@
+"""Shared fixtures: tiny models and a smoke FMNIST results directory built once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pgd_at and trades, seed 0, smoke preset, trained and evaluated through the CLI."""
+    from benchmark.cli import main
+
+    results = tmp_path_factory.mktemp("smoke_results")
+    code = main(["run", "--dataset", "fmnist", "--preset", "smoke", "--methods", "pgd_at,trades",
+                 "--seeds", "0", "--results", str(results), "--quiet", "--no-report"])
+    assert code == 0
+    return results

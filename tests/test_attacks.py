@@ -1,0 +1,90 @@
+"""Invariants of the shared PGD primitive and the passes counter."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.attacks import PassCounter, pgd
+from benchmark.losses import cw_margin
+from benchmark.models import build_model
+
+
+def _model() -> nn.Module:
+    torch.manual_seed(0)
+    return build_model("small_cnn", 10, (1, 28, 28)).eval()
+
+
+def _batch(n: int = 16):
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(n, 1, 28, 28, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def test_stays_in_ball_and_box_for_every_loss_and_start():
+    model = _model()
+    x, y = _batch()
+    for loss in ("ce", "kl", "cw"):
+        for start in ("uniform", "trades"):
+            adv = pgd(model, x, y, eps=0.1, alpha=0.03, steps=5, loss=loss, start=start).x_adv
+            assert (adv - x).abs().max() <= 0.1 + 1e-6
+            assert adv.min() >= 0 and adv.max() <= 1
+
+
+def test_loss_not_lower_than_at_start():
+    model = _model()
+    x, y = _batch()
+    torch.manual_seed(3)
+    adv = pgd(model, x, y, eps=0.1, alpha=0.01, steps=10, start="none").x_adv
+    with torch.no_grad():
+        before = F.cross_entropy(model(x), y)
+        after = F.cross_entropy(model(adv), y)
+    assert after >= before
+
+
+def test_per_example_eps_respected():
+    model = _model()
+    x, y = _batch(8)
+    eps = torch.linspace(0.01, 0.2, 8)
+    adv = pgd(model, x, y, eps=eps, alpha=eps / 4, steps=6).x_adv
+    dist = (adv - x).abs().flatten(1).max(1).values
+    assert torch.all(dist <= eps + 1e-6)
+    assert torch.all(dist >= eps * 0.5)  # it does move towards the boundary of each ball
+
+
+def test_mode_is_restored_and_attack_runs_in_eval_mode():
+    model = _model().train()
+    seen = []
+    model.register_forward_pre_hook(lambda m, i: seen.append(m.training))
+    x, y = _batch(4)
+    pgd(model, x, y, eps=0.1, alpha=0.05, steps=2)
+    assert seen and not any(seen)
+    assert model.training
+
+
+def test_pass_counter_counts_forward_and_backward_examples():
+    model = _model()
+    counter = PassCounter().attach(model)
+    x, y = _batch(8)
+    pgd(model, x, y, eps=0.1, alpha=0.05, steps=3)
+    assert (counter.forward, counter.backward) == (24, 24)
+    with torch.no_grad():
+        model(x)
+    assert (counter.forward, counter.backward) == (32, 24)
+    pgd(model, x, y, eps=0.1, alpha=0.05, steps=3, loss="kl")  # + clean forward for the target
+    assert (counter.forward, counter.backward) == (64, 48)
+
+
+def test_first_miss_tracking():
+    model = _model()
+    x, y = _batch(16)
+    with torch.no_grad():
+        clean_wrong = model(x).argmax(1) != y
+    res = pgd(model, x, y, eps=0.0, alpha=0.0, steps=3, start="none", track=True)
+    # eps 0: the iterate is x itself, so misclassified at 0 or never (steps + 1)
+    expected = torch.where(clean_wrong, 0, 4)
+    assert torch.equal(res.first_miss, expected)
+
+
+def test_cw_margin():
+    logits = torch.tensor([[2.0, 1.0, 0.5], [0.0, 3.0, 1.0]])
+    y = torch.tensor([0, 0])
+    assert torch.allclose(cw_margin(logits, y), torch.tensor([-1.0, 3.0]))

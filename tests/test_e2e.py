@@ -1,0 +1,177 @@
+"""End to end through the CLI on real FMNIST (smoke preset): run, status, idempotence, resume,
+warm starts, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import benchmark.train as train_mod
+from benchmark.cli import main
+from benchmark.evaluate import load_state
+from benchmark.job import Job, run_job
+from benchmark.launch import run_local
+from benchmark.method import register_method
+from benchmark.plan import plan
+from benchmark.records import read_json, read_jsonl
+from methods.pgd_at import PgdAT
+
+SMOKE = ["--dataset", "fmnist", "--preset", "smoke", "--quiet"]
+
+
+@register_method("_test_warm_a")
+class _WarmA(PgdAT):
+    """Test-only: PGD-AT warm-started from pgd_at at half the schedule."""
+
+    core = False
+    warm_start_base = "pgd_at"
+    begin_fraction = 0.5
+
+
+@register_method("_test_warm_b")
+class _WarmB(_WarmA):
+    """Test-only: a second method with the same base."""
+
+
+def test_record_schema(smoke_results: Path):
+    rec = read_json(smoke_results / "fmnist/smoke/pgd_at/seed0/record.json")
+    for key in ("method", "dataset", "preset", "seed", "model", "hparams", "classes",
+                "git_commit", "train", "eval", "run_key", "protocol"):
+        assert key in rec
+    assert rec["classes"][6] == "Shirt"
+    assert rec["train"]["epochs"] == 2 and rec["train"]["passes"] > 0
+    for ckpt in ("best", "last"):
+        for attack in ("clean", "pgd20", "cw", "autoattack"):
+            s = rec["eval"][ckpt][attack]
+            assert len(s["per_class"]) == 10 and s["worst"] == min(s["per_class"])
+            assert s["avg"] == pytest.approx(sum(s["per_class"]) / 10)
+    n_aa = rec["eval"]["best"]["autoattack"]["n_per_class"]
+    assert n_aa == [2] * 10 and rec["eval"]["best"]["clean"]["n_per_class"] == [4] * 10
+    assert "APGD" in rec["eval_settings"]["autoattack"]["description"].upper() or \
+        "apgd" in rec["eval_settings"]["autoattack"]["description"]
+    # passes: 2 epochs x 120 images x (2 steps x 2 passes + forward + backward of the update)
+    assert rec["train"]["passes"] == 2 * 120 * (2 * 2 + 2)
+
+
+def test_rerun_does_nothing_and_status(smoke_results: Path, capsys):
+    record = smoke_results / "fmnist/smoke/pgd_at/seed0/record.json"
+    before = record.stat().st_mtime_ns
+    assert main(["run", *SMOKE, "--methods", "pgd_at", "--results", str(smoke_results),
+                 "--no-report"]) == 0
+    assert record.stat().st_mtime_ns == before
+    assert main(["status", "--results", str(smoke_results)]) == 0
+    out = capsys.readouterr().out
+    assert "fmnist/smoke/pgd_at/seed0" in out and "evaluated" in out
+
+
+def test_bad_names_give_one_line_errors(tmp_path: Path, capsys):
+    cases = [
+        (["run", *SMOKE, "--methods", "tradez"], "unknown method 'tradez'"),
+        (["run", "--dataset", "fminst", "--methods", "pgd_at"], "unknown dataset 'fminst'"),
+        (["run", *SMOKE, "--methods", "pgd_at", "--set", "epoch=3"], "unknown protocol field"),
+        (["run", *SMOKE, "--methods", "trades", "--set", "trades.bet=1"], "no hyperparameter"),
+        (["run", *SMOKE, "--methods", "pgd_at", "--seeds", "a"], "seeds must be integers"),
+        (["run", *SMOKE, "--methods", "pgd_at", "--set", "aa_version=foo"], "AutoAttack version"),
+    ]
+    for argv, expected in cases:
+        assert main([*argv, "--results", str(tmp_path)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert expected in err and len(err.splitlines()) == 1, err
+
+
+def test_resume_after_interruption_is_exact(tmp_path: Path, monkeypatch):
+    job = Job("fmnist", "smoke", "trades", 0, results=str(tmp_path / "a"), show_progress=False,
+              overrides={"epochs": 3})
+    reference = run_job(job)
+    original = train_mod.Trainer._train_epoch
+    calls = {"n": 0}
+
+    def dies_in_second_epoch(self, epoch, *args):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(self, epoch, *args)
+
+    killed = Job("fmnist", "smoke", "trades", 0, results=str(tmp_path / "b"),
+                 show_progress=False, overrides={"epochs": 3})
+    monkeypatch.setattr(train_mod.Trainer, "_train_epoch", dies_in_second_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_job(killed)
+    paths = killed.paths()
+    assert load_state(paths.ckpt)["state"]["epoch"] == 1 and not paths.record.exists()
+    monkeypatch.setattr(train_mod.Trainer, "_train_epoch", original)
+    resumed = run_job(killed)
+    assert [r["epoch"] for r in read_jsonl(paths.log)] == [1, 2, 3]
+    a = load_state(job.paths().last)["model"]
+    b = load_state(paths.last)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)  # bit-identical to the uninterrupted run
+    assert resumed["eval"]["last"]["pgd20"]["per_class"] == \
+        reference["eval"]["last"]["pgd20"]["per_class"]
+
+
+def test_warm_start_shares_the_base_and_counts_its_cost(tmp_path: Path):
+    waves = plan(dataset="fmnist", preset="smoke", methods=["_test_warm_a", "_test_warm_b"],
+                 seeds=[0], results=str(tmp_path), show_progress=False)
+    assert [[j.method for j in w] for w in waves] == [["pgd_at"], ["_test_warm_a",
+                                                                    "_test_warm_b"]]
+    assert waves[0][0].keep_epochs == (1,)
+    assert run_local(waves) == []
+    base = tmp_path / "fmnist/smoke/pgd_at/seed0"
+    assert [r["epoch"] for r in read_jsonl(base / "train.jsonl")] == [1, 2]  # trained once
+    assert (base / "ckpt_epoch1.pt").exists()
+    base_first_epoch = read_jsonl(base / "train.jsonl")[0]
+    for name in ("_test_warm_a", "_test_warm_b"):
+        rec = read_json(tmp_path / f"fmnist/smoke/{name}/seed0/record.json")
+        assert rec["warm_start"]["method"] == "pgd_at" and rec["warm_start"]["epoch"] == 1
+        assert [h["epoch"] for h in rec["history"]] == [2]
+        t = rec["train"]
+        assert t["epochs"] == 1 and t["warm_start_passes"] == base_first_epoch["passes"]
+        assert t["passes_with_warm_start"] == t["passes"] + t["warm_start_passes"]
+    base_mtime = (base / "record.json").stat().st_mtime_ns
+    assert run_local(plan(dataset="fmnist", preset="smoke", methods=["_test_warm_b"],
+                          seeds=[0], results=str(tmp_path), show_progress=False)) == []
+    assert (base / "record.json").stat().st_mtime_ns == base_mtime
+
+
+def test_killed_warm_started_run_resumes(tmp_path: Path, monkeypatch):
+    common = dict(dataset="fmnist", preset="smoke", methods=["_test_warm_a"], seeds=[0],
+                  show_progress=False, overrides={"epochs": 4})
+    assert run_local(plan(results=str(tmp_path / "ref"), **common)) == []
+    original = train_mod.Trainer._train_epoch
+
+    def dies_in_epoch_4(self, epoch, *args):
+        if self.method.name == "_test_warm_a" and epoch == 3:
+            raise KeyboardInterrupt
+        return original(self, epoch, *args)
+
+    monkeypatch.setattr(train_mod.Trainer, "_train_epoch", dies_in_epoch_4)
+    with pytest.raises(KeyboardInterrupt):
+        run_local(plan(results=str(tmp_path / "run"), **common))
+    monkeypatch.setattr(train_mod.Trainer, "_train_epoch", original)
+    assert run_local(plan(results=str(tmp_path / "run"), **common)) == []
+    log = read_jsonl(tmp_path / "run/fmnist/smoke/_test_warm_a/seed0/train.jsonl")
+    assert [r["epoch"] for r in log] == [3, 4]
+    ref = load_state(tmp_path / "ref/fmnist/smoke/_test_warm_a/seed0/model_last.pt")["model"]
+    got = load_state(tmp_path / "run/fmnist/smoke/_test_warm_a/seed0/model_last.pt")["model"]
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
+def test_changed_settings_do_not_overwrite_a_run(smoke_results: Path, capsys):
+    code = main(["run", *SMOKE, "--methods", "pgd_at", "--set", "lr=0.5", "--no-report",
+                 "--results", str(smoke_results)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "holds a run with other settings" in err
+
+
+def test_new_method_template_registers(tmp_path: Path):
+    from benchmark.scaffold import write_template
+
+    path = write_template("my_method", tmp_path)
+    source = path.read_text()
+    assert '@register_method("my_method")' in source and "def loss" in source
+    compile(source, str(path), "exec")
+    assert json.dumps(source)  # plain text file
