@@ -54,9 +54,10 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: f
         track: bool = False) -> PGDResult:
     """Run L-inf PGD and return the adversarial batch (see module docstring).
 
-    drop_after=M: after M steps, examples never seen misclassified (first_miss > M) stop being
-    attacked (no more forward/backward passes) and are returned as they were at step M, with
-    kept=False. track=True spends one extra forward pass to check the final iterate too.
+    drop_after=M: after M steps, examples correctly classified at that iterate (the official
+    HAM code's check) stop being attacked (no more forward/backward passes) and are returned as
+    they were at step M, with kept=False. track=True spends one extra forward pass to check the
+    final iterate too.
     """
     was_training = model.training
     model.eval()
@@ -86,9 +87,11 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: f
         for t in range(steps + 1):
             if t == drop_after or (t == steps and track):
                 with torch.no_grad():  # one forward pass over the examples still attacked
-                    note_misses(t, model(x_adv[idx]))
-                if t == drop_after:
-                    hard = first_miss[idx] <= t
+                    check = model(x_adv[idx])
+                note_misses(t, check)
+                wrong_now = check.argmax(1) != y[idx]
+                if t == drop_after:  # HAM's official rule: misclassified at iterate M = hard
+                    hard = wrong_now
                     kept[idx[~hard]] = False
                     idx = idx[hard]
             if t == steps or len(idx) == 0:

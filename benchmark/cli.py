@@ -71,11 +71,15 @@ def _resolve_methods(spec: str) -> list[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.datasets import DATASETS, default_data_dir
     from benchmark.launch import run_local, run_submitit
     from benchmark.plan import plan
 
     protocol_overrides, method_overrides = _parse_sets(args.set, args.config)
     methods = _resolve_methods(args.methods)
+    info = DATASETS.get(args.dataset)
+    if info.check is not None and not args.download:  # missing data: stop before any work
+        info.check(Path(args.data_dir) if args.data_dir else default_data_dir())
     from benchmark.method import load_methods
 
     for m in method_overrides:
@@ -98,12 +102,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         params = json.loads(args.slurm) if args.slurm else {}
         failures = run_submitit(waves, Path(args.results) / ".submitit", cluster=cluster,
                                 parameters=params)
+        for job, err in failures:
+            print(f"error: {job.name}: {err}", file=sys.stderr)
     print(f"fairbench: finished in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if not args.no_report:
         _report(args.results, args.dataset, args.preset, None, ("latex", "md", "csv"),
                 echo=True)
-    for job, err in failures:
-        print(f"error: {job.name}: {err}", file=sys.stderr)
+    if failures:
+        print(f"error: {len(failures)} run(s) failed: {', '.join(j.name for j, _ in failures)}"
+              f" (records of the others are kept; rerun the same command to retry)",
+              file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -115,7 +123,7 @@ def _report(results: str, dataset: str, preset: str, out: str | None,
                            out=Path(out) if out else None, formats=formats)
     if echo and "table_md" in written:
         print(Path(written["table_md"]).read_text())
-    for kind, path in written.items():
+    for path in written.values():
         print(f"wrote {path}", file=sys.stderr)
 
 
@@ -129,8 +137,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from benchmark.records import iter_run_dirs, read_json, read_jsonl, status
-    from benchmark.records import RunPaths
+    from benchmark.records import RunPaths, iter_run_dirs, read_json, read_jsonl, status
 
     rows = []
     for d in iter_run_dirs(Path(args.results)):
@@ -140,8 +147,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             continue
         epochs = len(read_jsonl(paths.log))
         total = spec["protocol"]["epochs"]
+        own = total - (spec["warm_start"] or {}).get("epoch", 0)
         rows.append((f"{spec['dataset']}/{spec['preset']}/{spec['method']}/seed{spec['seed']}",
-                     status(paths), f"{epochs}/{total - (spec['warm_start'] or {}).get('epoch', 0)}"))
+                     status(paths), f"{epochs}/{own}"))
     if not rows:
         print(f"no runs under {args.results}")
         return 0

@@ -15,8 +15,14 @@ import torch
 
 from benchmark.datasets.base import load_splits
 from benchmark.errors import UserError
-from benchmark.evaluate import EvalSet, Evaluator, eval_key, eval_settings, load_state, \
-    weights_digest
+from benchmark.evaluate import (
+    EvalSet,
+    Evaluator,
+    eval_key,
+    eval_settings,
+    load_state,
+    weights_digest,
+)
 from benchmark.method import Method, load_methods, make_method
 from benchmark.models import auto_device, build_model
 from benchmark.protocols import Protocol, get_protocol
@@ -108,6 +114,7 @@ def run_job(job: Job) -> dict[str, Any]:
         claim_spec(paths, spec)  # refuses to mix runs of different settings in one directory
     if paths.record.exists():
         return read_json(paths.record)
+    claim_spec(paths, spec)  # the run exists from now on (status/report list it if it fails)
     warm_ckpt = None
     if base is not None:
         base_paths = base[0].paths()
@@ -119,7 +126,6 @@ def run_job(job: Job) -> dict[str, Any]:
                                 f"{job.method}.begin_epoch to one it kept")
             raise UserError(f"{job.name} warm-starts from {base[0].name}, which has not reached "
                             f"epoch {base[1]}; run it first (`fairbench run` plans this for you)")
-    claim_spec(paths, spec)
     device = torch.device(job.device) if job.device else auto_device()
     atomic_write_json(paths.env, environment(device))
     splits = load_splits(job.dataset, seed=job.seed, val_per_class=protocol.val_per_class,

@@ -10,7 +10,8 @@ import torch
 from torch import Tensor
 
 
-def per_class_accuracy(correct: Tensor, y: Tensor, num_classes: int) -> tuple[list[float], list[int]]:
+def per_class_accuracy(correct: Tensor, y: Tensor, num_classes: int
+                       ) -> tuple[list[float], list[int]]:
     """Fraction correct per class and the number of points per class (NaN for an empty class)."""
     correct, y = correct.detach().cpu().bool(), y.detach().cpu().long()
     n = torch.bincount(y, minlength=num_classes)

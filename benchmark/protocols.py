@@ -88,7 +88,8 @@ class Protocol:
         if bad:
             raise UserError(f"unknown AutoAttack attack(s) {bad}; use {', '.join(AA_ATTACKS)}")
         if self.aa_version == "custom" and not self.aa_attacks:
-            raise UserError("aa_version=custom needs aa_attacks, e.g. --set aa_attacks=apgd-ce,apgd-t")
+            raise UserError("aa_version=custom needs aa_attacks, "
+                            "e.g. --set aa_attacks=apgd-ce,apgd-t")
         if self.select_on not in ("robust_avg", "robust_worst"):
             raise UserError("select_on must be robust_avg or robust_worst")
         if self.epochs < 1 or self.batch_size < 1:

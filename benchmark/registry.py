@@ -30,7 +30,8 @@ class Registry(Generic[T]):
 
     def add(self, name: str, obj: T) -> None:
         if name in self._items and self._items[name] is not obj:
-            raise ValueError(f"duplicate {self.kind} name {name!r}: {obj!r} and {self._items[name]!r}")
+            raise ValueError(f"duplicate {self.kind} name {name!r}: "
+                             f"{obj!r} and {self._items[name]!r}")
         self._items[name] = obj
 
     def get(self, name: str) -> T:

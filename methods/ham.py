@@ -5,9 +5,9 @@ Official code: github.com/yyl-github-1896/HAM (a GAIRAT fork).
 Warm-up is plain PGD-AT: the method starts from the same protocol's `pgd_at` run at epoch
 round(50/120 * epochs) (or `begin_epoch`), so its reported cost includes that warm-up. From there
 on, per batch: PGD on CE from a uniform start (protocol eps / alpha / K) with an early check after
-M = `drop_step` steps. Examples never seen misclassified by then are "easy": they are dropped (no
-more attack steps, no training on them). The others ("hard", clean-misclassified included) finish
-the K - M remaining steps, and loss = mean CE over the hard subset. A batch without hard examples
+M = `drop_step` steps. Examples still correctly classified at iterate M are "easy": they are
+dropped (no more attack steps, no training on them). The others ("hard", clean-misclassified
+included) finish the K - M remaining steps, and loss = mean CE over the hard subset. A batch without hard examples
 skips the update (the trainer counts skipped batches).
 
 `reweight="gair"` (ablation; the paper's figure and arXiv v1 text) weights hard example b by
@@ -26,6 +26,7 @@ forward+backward update). The actual passes include HAM's extra check forward at
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -46,7 +47,7 @@ def gair_weights(kappa: Tensor, steps: int, lam: float) -> Tensor:
 
 @register_method("ham")
 class Ham(Method):
-    """PGD-AT on the hard examples only: those misclassified within `drop_step` attack steps."""
+    """PGD-AT on the hard examples only: those misclassified after `drop_step` attack steps."""
 
     core = True
     warm_start_base = "pgd_at"
@@ -84,6 +85,9 @@ class Ham(Method):
     def on_epoch_start(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
         for key in ("ham_examples", "ham_dropped", "ham_full_pgd_passes", "ham_skipped_batches"):
             ctx.log.setdefault(key, 0.0)  # logged even when no batch adds to them
+        if self.drop_step > ctx.steps:
+            warnings.warn(f"ham.drop_step={self.drop_step} > train_steps={ctx.steps}: the early "
+                          f"check never runs, nothing is dropped (plain PGD-AT)", stacklevel=2)
         return {}
 
     def on_epoch_end(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:

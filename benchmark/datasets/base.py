@@ -35,6 +35,9 @@ class DatasetInfo:
     flip: bool
     load: Callable[[Path, bool], RawData]  # (data_dir, download) -> raw tensors
     source: str  # one line for README / `fairbench list datasets`
+    # Cheap check that the files are there (raises the one-line missing-data UserError); lets
+    # `fairbench run` stop before planning anything when data is missing and --download is off.
+    check: Callable[[Path], None] | None = None
 
     @property
     def num_classes(self) -> int:

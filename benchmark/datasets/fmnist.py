@@ -58,13 +58,19 @@ def _as_tensors(root: Path) -> RawData:
             test.data.unsqueeze(1), test.targets.clone())
 
 
+def check_fmnist(data_dir: Path) -> None:
+    """The one-line missing-data error unless the IDX files are in data_dir or DEBIAN_DIR."""
+    if not (_stage_raw(data_dir, data_dir) or _stage_raw(DEBIAN_DIR, data_dir)):
+        raise missing_data("fmnist", data_dir,
+                           "FashionMNIST/raw/ IDX files, or `apt-get install "
+                           f"dataset-fashion-mnist` for {DEBIAN_DIR}")
+
+
 def load_fmnist(data_dir: Path, download: bool) -> RawData:
     if _stage_raw(data_dir, data_dir) or _stage_raw(DEBIAN_DIR, data_dir):
         return _as_tensors(data_dir)
     if not download:
-        raise missing_data("fmnist", data_dir,
-                           f"FashionMNIST/raw/ IDX files, or `apt-get install dataset-fashion-mnist`"
-                           f" for {DEBIAN_DIR}")
+        check_fmnist(data_dir)
     try:
         with network_timeout():
             FashionMNIST(str(data_dir), train=True, download=True)
@@ -76,8 +82,8 @@ def load_fmnist(data_dir: Path, download: bool) -> RawData:
 
 DATASETS.add("fmnist", DatasetInfo(
     name="fmnist", classes=CLASSES, shape=(1, 28, 28), crop_padding=2, flip=True,
-    load=load_fmnist,
+    load=load_fmnist, check=check_fmnist,
     source=f"--data-dir, else {DEBIAN_DIR} (Debian dataset-fashion-mnist), else --download",
 ))
 
-__all__ = ["load_fmnist"]
+__all__ = ["check_fmnist", "load_fmnist"]

@@ -1,9 +1,13 @@
-"""Reports from run records (being built)."""
+"""Reports from run records: collect -> aggregate -> layout -> tables / plots.
 
-from pathlib import Path
-from typing import Sequence
+- collect.py    records -> tidy DataFrames, missing and unfinished runs
+- aggregate.py  mean +- std over seeds, worst class, rho vs pgd_at
+- layout.py     the table's columns, formatted cells, best per column, caption facts
+- tables.py     LaTeX (booktabs), Markdown and CSV renderers
+- plots.py      per-class bars, average-vs-worst scatter, validation and method-state curves
+- build.py      build_report, the entry point of `fairbench report`
+"""
 
+from benchmark.report.build import FORMATS, build_report
 
-def build_report(results: Path, dataset: str, preset: str, out: Path | None = None,
-                 formats: Sequence[str] = ("latex", "md", "csv")) -> dict[str, Path]:
-    raise NotImplementedError
+__all__ = ["FORMATS", "build_report"]

@@ -1,0 +1,65 @@
+"""CIFAR-10 presets (L-inf eps 8/255, alpha 2/255). The GPU-cost method of every 32x32 preset.
+
+How the GPU times below were estimated (an estimate, not a measurement; no GPU was available):
+- FLOPs of PreAct ResNet-18 on one 32x32 image, counted with `torch.utils.flop_counter`:
+  forward F = 1.11 GFLOP; attack step (forward + gradient w.r.t. the input) = 2.22 GFLOP;
+  training step (forward + backward incl. weight gradients) = 3.33 GFLOP.
+- PGD-AT with PGD-10 per training image: 10 x 2.22 + 3.33 = 25.5 GFLOP. TRADES ~1.2x that
+  (clean and adversarial forward/backward), HAM trains 70/120 of the epochs (warm start from
+  PGD-AT at 50/120) on at most the same work, FRL 40/120 at TRADES cost. So `make bench` (core
+  methods: pgd_at, trades, ham, frl_rwrm; one seed) ~ 3.15 PGD-AT runs of training.
+- Validation per epoch (PGD-10): 24.4 GFLOP per image. Evaluation per checkpoint (clean,
+  PGD-20, CW-30): 114 GFLOP per image; custom AutoAttack (APGD-CE 100 iters + APGD-T 3 targets
+  x 100 iters on the ~half still robust): ~555 GFLOP per point. 4 methods x (best, last) = 8
+  evaluated checkpoints.
+- Throughput assumption: 5 TFLOP/s sustained in fp32 (amp off, the default), i.e. a modest
+  desktop GPU (RTX 3060/2080 class) at ~40% of its peak on these small convolutions. A T4 is
+  about half as fast; a recent GPU with `--set amp=true` several times faster. Data loading is
+  on-device tensor slicing, so it is ignored.
+
+quick (8000 train images, 20 epochs; 1000 val, 1000 test, 300 AutoAttack points):
+training 8000 x 25.5 GFLOP = 204 TFLOP/epoch -> 41 s; x 20 epochs x 3.15 -> 43 min;
+validation 1000 x 24.4 GFLOP -> 5 s/epoch x 58 epochs -> 5 min; evaluation (114 + 167 TFLOP per
+checkpoint) -> 56 s x 8 -> 7.5 min. Total ~55 min: about an hour per `make bench`.
+full (47000 train images, 120 epochs): 1.2 PFLOP/epoch -> 4 min; one PGD-AT run ~8 h, the core
+methods ~25 h; standard AutoAttack on 10000 points is dominated by Square (5000 queries) and
+FAB-T: roughly 50 PFLOP, ~3 h per checkpoint at the same rate.
+smoke: `small_cnn` (3x32x32 input) instead of PreAct ResNet-18, which takes ~1 s per batch step
+on the 2-core CPU test machine; the smoke numbers mean nothing anyway.
+"""
+
+from benchmark.protocols import Protocol, register_preset
+
+THREAT = dict(eps=8 / 255, alpha=2 / 255, train_steps=10)
+
+# The literature's recipe (PROTOCOLS.md "Full preset"): HAM/GAIRAT schedule, standard AutoAttack
+# on the full test set, FRL fine-tunes at lr 0.001.
+register_preset(Protocol(
+    dataset="cifar10", preset="full", model="preact_resnet18", val_per_class=300,
+    epochs=120, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
+    lr_milestones=((60, 0.1), (90, 0.01), (110, 0.005)), finetune_lr=0.001,
+    **THREAT, val_steps=10, aa_version="standard",
+))
+
+# One modest GPU, about an hour for the core methods (see the module docstring): the same shape
+# on a class-balanced 8000-image subset for 20 epochs (milestones at 60/120, 90/120, 110/120).
+register_preset(Protocol(
+    dataset="cifar10", preset="quick", model="preact_resnet18", val_per_class=100,
+    train_per_class=800, test_per_class=100,
+    epochs=20, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
+    lr_milestones=((10, 0.1), (15, 0.01), (18, 0.005)), finetune_lr=0.001,
+    **THREAT, val_steps=10,
+    aa_version="custom", aa_attacks=("apgd-ce", "apgd-t"), aa_per_class=30,
+    aa_restarts=1, aa_targets=3, aa_iters=100,
+))
+
+# Seconds on a CPU, for tests (small_cnn, see the module docstring); its numbers mean nothing.
+register_preset(Protocol(
+    dataset="cifar10", preset="smoke", model="small_cnn", val_per_class=2,
+    train_per_class=4, test_per_class=2,
+    epochs=2, batch_size=16, lr=0.05, weight_decay=5e-4,
+    lr_milestones=((1, 0.1),), finetune_lr=0.001,
+    eps=8 / 255, alpha=4 / 255, train_steps=2, val_steps=2, eval_pgd_steps=2, eval_cw_steps=2,
+    aa_version="custom", aa_attacks=("apgd-ce",), aa_per_class=1,
+    aa_restarts=1, aa_targets=2, aa_iters=2, eval_batch_size=64,
+))

@@ -1,0 +1,49 @@
+"""build_report: records of one dataset/preset -> tables (LaTeX, Markdown, CSV) and plots."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmark.errors import UserError
+from benchmark.records import atomic_write_text
+from benchmark.report.aggregate import summary_frame
+from benchmark.report.collect import collect
+from benchmark.report.layout import build_table, facts
+from benchmark.report.plots import write_plots
+from benchmark.report.tables import render_latex, render_markdown, render_standalone, table_frame
+
+FORMATS = ("latex", "md", "csv")
+
+
+def build_report(results: Path, dataset: str, preset: str, out: Path | None = None,
+                 formats: Sequence[str] = FORMATS) -> dict[str, Path]:
+    """Write the report into `out` (default results/<dataset>/<preset>/report/); returns what
+    was written by kind. `formats` picks the tables; plots are always written."""
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise UserError(f"unknown report format(s) {bad}; use {', '.join(FORMATS)}")
+    coll = collect(Path(results), dataset, preset)
+    out = Path(out) if out is not None else Path(results) / dataset / preset / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summary_frame(coll.metrics, coll.methods)
+    table = build_table(summary, coll)
+    info = facts(coll, table)
+    written: dict[str, Path] = {}
+    if "latex" in formats:
+        written["table_tex"] = out / "table.tex"
+        atomic_write_text(written["table_tex"], render_latex(table, info, coll))
+        written["table_standalone_tex"] = out / "table_standalone.tex"
+        atomic_write_text(written["table_standalone_tex"], render_standalone("table"))
+    if "md" in formats:
+        written["table_md"] = out / "table.md"
+        atomic_write_text(written["table_md"], render_markdown(table, info, coll))
+    if "csv" in formats:
+        frames = {"table_csv": ("table.csv", table_frame(table, summary, coll)),
+                  "per_class_csv": ("per_class.csv", coll.per_class),
+                  "runs_csv": ("runs.csv", coll.metrics)}
+        for key, (name, frame) in frames.items():
+            written[key] = out / name
+            atomic_write_text(written[key], frame.to_csv(index=False, float_format="%.6g"))
+    written.update(write_plots(coll, summary, out))
+    return written

@@ -1,0 +1,270 @@
+"""Run records -> tidy pandas DataFrames, plus the runs that are missing or unfinished.
+
+The report reads files only: `results/<dataset>/<preset>/<method>/seed<k>/record.json` for
+finished runs, and the other files of a run directory to say how far an unfinished run got.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.errors import UserError
+from benchmark.records import RunPaths, read_json, read_jsonl, status
+
+ATTACKS = ("clean", "pgd20", "cw", "autoattack")
+CHECKPOINTS = ("best", "last")
+BASELINE = "pgd_at"
+# history keys every trainer writes; anything else numeric is method state (FRL, HAM, ...)
+STANDARD_HISTORY_KEYS = frozenset({"epoch", "lr", "loss", "updates", "skipped_batches", "seconds",
+                                   "passes", "val", "best"})
+VAL_KEYS = ("clean_avg", "clean_worst", "robust_avg", "robust_worst")
+COST_KEYS = {  # metrics column -> key of record["train"]
+    "train_seconds": "seconds",
+    "train_passes": "passes",
+    "train_seconds_with_warm_start": "seconds_with_warm_start",
+    "train_passes_with_warm_start": "passes_with_warm_start",
+    "warm_start_seconds": "warm_start_seconds",
+    "warm_start_passes": "warm_start_passes",
+}
+_SEED_DIR = re.compile(r"^seed(\d+)$")
+
+
+@dataclass(frozen=True)
+class MissingRun:
+    """An expected run without record.json, and how far it got."""
+
+    method: str
+    seed: int
+    state: str          # not started | training | trained (not evaluated)
+    detail: str = ""    # e.g. "1/2 epochs"
+
+    @property
+    def name(self) -> str:
+        return f"{self.method}/seed{self.seed}"
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.state}{', ' + self.detail if self.detail else ''})"
+
+
+@dataclass
+class Collection:
+    """Everything the report needs from one dataset/preset, as DataFrames."""
+
+    dataset: str
+    preset: str
+    records: list[dict[str, Any]]
+    metrics: pd.DataFrame      # run x checkpoint x attack: summaries and cost columns
+    per_class: pd.DataFrame    # run x checkpoint x attack x class (long form)
+    history: pd.DataFrame      # run x epoch: validation numbers
+    state: pd.DataFrame        # run x epoch x method-state key x element (long form)
+    missing: list[MissingRun]
+    expected: dict[str, list[int]] = field(default_factory=dict)  # method -> seeds
+
+    @property
+    def methods(self) -> list[str]:
+        """Every expected method, the baseline first, then by name."""
+        return order_methods(self.expected)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.records[0]["classes"])
+
+
+def order_methods(methods: Any) -> list[str]:
+    """pgd_at first (the reference), then the others alphabetically."""
+    return sorted(set(methods), key=lambda m: (m != BASELINE, m))
+
+
+def run_name(method: str, seed: int) -> str:
+    return f"{method}/seed{seed}"
+
+
+def _num(value: Any) -> float:
+    """A float, NaN for None or anything non-numeric."""
+    if isinstance(value, bool) or value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _seed_dirs(root: Path) -> dict[str, dict[int, Path]]:
+    """method -> seed -> run directory, for every seed<k> directory under root."""
+    found: dict[str, dict[int, Path]] = {}
+    if not root.is_dir():
+        return found
+    for method_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for run_dir in sorted(p for p in method_dir.iterdir() if p.is_dir()):
+            match = _SEED_DIR.match(run_dir.name)
+            if match:
+                found.setdefault(method_dir.name, {})[int(match.group(1))] = run_dir
+    return found
+
+
+def _describe_unfinished(run_dir: Path) -> tuple[str, str]:
+    paths = RunPaths(run_dir)
+    state = status(paths)
+    if state == "trained":
+        return "trained, not evaluated", ""
+    if state == "training":
+        try:
+            epochs = len(read_jsonl(paths.log))
+            spec = read_json(paths.spec)
+        except (UserError, ValueError):  # a damaged file must not stop the report
+            return "training", "unreadable spec.json or train.jsonl"
+        total = spec.get("protocol", {}).get("epochs")
+        begin = (spec.get("warm_start") or {}).get("epoch", 0)
+        if total is None:
+            return "training", f"{epochs} epochs"
+        return "training", f"{epochs}/{total - begin} epochs"
+    return "not started", ""
+
+
+def find_runs(results: Path, dataset: str, preset: str
+              ) -> tuple[list[dict[str, Any]], list[MissingRun], dict[str, list[int]]]:
+    """Finished records, missing runs and the expected method -> seeds.
+
+    Expected: every method with a run directory, each with the union of all seeds seen, so a
+    method with some seeds finished and others not is listed as missing those seeds.
+    """
+    dirs = _seed_dirs(Path(results) / dataset / preset)
+    seeds = sorted({s for by_seed in dirs.values() for s in by_seed})
+    expected = {m: seeds for m in order_methods(dirs)}
+    records, missing = [], []
+    for method in expected:
+        for seed in seeds:
+            run_dir = dirs[method].get(seed)
+            if run_dir is None:
+                missing.append(MissingRun(method, seed, "not started"))
+            elif (run_dir / "record.json").exists():
+                records.append(read_json(run_dir / "record.json"))
+            else:
+                missing.append(MissingRun(method, seed, *_describe_unfinished(run_dir)))
+    return records, missing, expected
+
+
+def metrics_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run x checkpoint x attack with avg / worst / std / worst10 / worst_class and
+    cost columns (training cost is the run's, repeated on each row)."""
+    rows = []
+    for rec in records:
+        train = rec.get("train", {})
+        costs = {col: _num(train.get(key)) for col, key in COST_KEYS.items()}
+        for ckpt in CHECKPOINTS:
+            ev = rec.get("eval", {}).get(ckpt)
+            if not ev:
+                continue
+            for attack in ATTACKS:
+                res = ev.get(attack)
+                if not res:
+                    continue
+                rows.append({
+                    "run": run_name(rec["method"], rec["seed"]), "method": rec["method"],
+                    "seed": int(rec["seed"]), "checkpoint": ckpt, "attack": attack,
+                    "avg": _num(res.get("avg")), "worst": _num(res.get("worst")),
+                    "std": _num(res.get("std")), "worst10": _num(res.get("worst10")),
+                    "worst_class": res.get("worst_class"), "n_classes": len(res["per_class"]),
+                    "epoch": ev.get("epoch"),
+                    "eval_seconds": _num((ev.get("seconds") or {}).get(attack)),
+                    **costs,
+                })
+    return pd.DataFrame(rows, columns=[
+        "run", "method", "seed", "checkpoint", "attack", "avg", "worst", "std", "worst10",
+        "worst_class", "n_classes", "epoch", "eval_seconds", *COST_KEYS])
+
+
+def per_class_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Every per-class number: run, method, seed, checkpoint, attack, class, accuracy, n and
+    boundary error (clean-correct but adversarially wrong; NaN for clean)."""
+    rows = []
+    for rec in records:
+        classes = rec["classes"]
+        for ckpt in CHECKPOINTS:
+            for attack in ATTACKS:
+                res = (rec.get("eval", {}).get(ckpt) or {}).get(attack)
+                if not res:
+                    continue
+                n = res.get("n_per_class") or [None] * len(classes)
+                bndy = res.get("boundary_error") or [None] * len(classes)
+                for i, name in enumerate(classes):
+                    rows.append({
+                        "run": run_name(rec["method"], rec["seed"]), "method": rec["method"],
+                        "seed": int(rec["seed"]), "checkpoint": ckpt, "attack": attack,
+                        "class_index": i, "class": name, "accuracy": _num(res["per_class"][i]),
+                        "n": n[i], "boundary_error": _num(bndy[i]),
+                    })
+    return pd.DataFrame(rows, columns=["run", "method", "seed", "checkpoint", "attack",
+                                       "class_index", "class", "accuracy", "n", "boundary_error"])
+
+
+def _begin_epoch(rec: dict[str, Any]) -> int:
+    return int((rec.get("warm_start") or {}).get("epoch", 0) or 0)
+
+
+def history_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Validation numbers per run and epoch (absolute epochs). A warm-started run gets one extra
+    row at its begin epoch, taken from its base run's log when that run is among the records."""
+    by_run = {(r["method"], int(r["seed"])): r for r in records}
+    rows = []
+    for rec in records:
+        method, seed, begin = rec["method"], int(rec["seed"]), _begin_epoch(rec)
+        base = by_run.get(((rec.get("warm_start") or {}).get("method"), seed))
+        start = [h for h in (base or {}).get("history", []) if h.get("epoch") == begin]
+        for line, from_base in [(h, True) for h in start[:1]] + \
+                [(h, False) for h in rec.get("history", [])]:
+            val = line.get("val") or {}
+            rows.append({
+                "run": run_name(method, seed), "method": method, "seed": seed,
+                "epoch": int(line["epoch"]), "lr": _num(line.get("lr")),
+                "loss": _num(line.get("loss")), "begin_epoch": begin, "from_base": from_base,
+                **{f"val_{k}": _num(val.get(k)) for k in VAL_KEYS},
+            })
+    return pd.DataFrame(rows, columns=["run", "method", "seed", "epoch", "lr", "loss",
+                                       "begin_epoch", "from_base", *(f"val_{k}" for k in VAL_KEYS)])
+
+
+def _numeric_list(value: Any) -> list[float] | None:
+    if isinstance(value, list) and value and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        return [float(v) for v in value]
+    return None
+
+
+def state_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Method state logged per epoch (history keys that are not standard): long form with
+    `index` = element of a list (per-class multipliers, ...) or -1 for a scalar."""
+    rows = []
+    for rec in records:
+        for line in rec.get("history", []):
+            for key, value in line.items():
+                if key in STANDARD_HISTORY_KEYS:
+                    continue
+                values = _numeric_list(value)
+                if values is not None:
+                    items = list(enumerate(values))
+                elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                    items = [(-1, float(value))]
+                else:
+                    continue
+                rows += [{"run": run_name(rec["method"], rec["seed"]), "method": rec["method"],
+                          "seed": int(rec["seed"]), "epoch": int(line["epoch"]), "key": key,
+                          "index": i, "value": v} for i, v in items]
+    return pd.DataFrame(rows, columns=["run", "method", "seed", "epoch", "key", "index", "value"])
+
+
+def collect(results: Path, dataset: str, preset: str) -> Collection:
+    """Read every run of dataset/preset; UserError if none has finished."""
+    records, missing, expected = find_runs(results, dataset, preset)
+    if not records:
+        unfinished = f" ({len(missing)} unfinished)" if missing else ""
+        raise UserError(f"no finished runs for {dataset}/{preset} in {results}{unfinished}; "
+                        f"run `fairbench run --dataset {dataset} --preset {preset}` first")
+    return Collection(dataset, preset, records, metrics_frame(records), per_class_frame(records),
+                      history_frame(records), state_frame(records), missing, expected)

@@ -1,0 +1,259 @@
+"""What the main table shows: its columns, formatted cells with the best per column marked, the
+caption facts and the missing-run note. Renderers (tables.py) only add markup."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from benchmark.report.aggregate import DDOF, RHO_ATTACK
+from benchmark.report.collect import BASELINE, CHECKPOINTS, Collection
+
+ATTACK_TITLES = {"clean": "Clean", "pgd20": "PGD-20", "cw": "CW", "autoattack": "AutoAttack"}
+PANEL_TITLES = {"best": "Best checkpoint (selected on validation)", "last": "Last checkpoint"}
+MANY_CLASSES = 20   # worst-10% column from this many classes on
+
+
+@dataclass(frozen=True)
+class Column:
+    """One numeric column of the table, read from the summary frame."""
+
+    key: str             # summary column, e.g. "autoattack_avg"
+    group: str           # header over a run of columns
+    label: str           # header of this column
+    md_label: str        # flat header for Markdown / CSV readers
+    kind: str            # acc | spread | rho | seconds | passes
+    higher_better: bool
+    show_std: bool = True
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A formatted value: mean text, std text (or None), bold if best in its column."""
+
+    mean: str | None     # None: no value (rendered as a dash, never blank)
+    std: str | None = None
+    bold: bool = False
+
+
+@dataclass(frozen=True)
+class Panel:
+    checkpoint: str
+    title: str
+    methods: list[str]
+    seeds: list[str]           # "2" or "1/2" (finished / expected)
+    cells: list[list[Cell]]    # rows x columns
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: list[Column]
+    panels: list[Panel]
+    time_unit: str             # s | min | h
+
+
+def columns_for(n_classes: int, has_baseline: bool) -> list[Column]:
+    """Accuracy groups, fairness summaries of AutoAttack, then training cost."""
+    cols = []
+    for attack, title in ATTACK_TITLES.items():
+        cols += [Column(f"{attack}_avg", title, "Avg.", f"{title} avg", "acc", True),
+                 Column(f"{attack}_worst", title, "Worst", f"{title} worst", "acc", True)]
+    fair = "AA fairness"
+    cols.append(Column(f"{RHO_ATTACK}_std", fair, "Std", "AA class std", "spread", False))
+    if n_classes >= MANY_CLASSES:
+        cols.append(Column(f"{RHO_ATTACK}_worst10", fair, "W10", "AA worst-10%", "acc", True))
+    if has_baseline:
+        cols.append(Column("rho", fair, "rho", f"rho vs {BASELINE}", "rho", True, False))
+    cols += [
+        Column("train_seconds", "Train time", "own", "Time own", "seconds", False, False),
+        Column("train_seconds_with_warm_start", "Train time", "+warm", "Time +warm", "seconds",
+               False, False),
+        Column("train_passes", "Passes", "own", "Passes own", "passes", False, False),
+        Column("train_passes_with_warm_start", "Passes", "+warm", "Passes +warm", "passes",
+               False, False),
+    ]
+    return cols
+
+
+def time_unit(seconds: list[float]) -> tuple[str, float]:
+    """A unit that keeps the largest time readable: (name, seconds per unit)."""
+    top = max((s for s in seconds if not math.isnan(s)), default=0.0)
+    if top >= 2 * 3600:
+        return "h", 3600.0
+    if top >= 2 * 60:
+        return "min", 60.0
+    return "s", 1.0
+
+
+def _short(v: float) -> str:
+    """About three significant digits, no exponent."""
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def si(v: float) -> str:
+    """Counts with k / M / G / T suffixes: 2160 -> 2.16k."""
+    for exp, suffix in ((12, "T"), (9, "G"), (6, "M"), (3, "k")):
+        if abs(v) >= 0.9995 * 10 ** exp:
+            return f"{v / 10 ** exp:.3g}{suffix}"
+    return f"{v:.0f}"
+
+
+def formatter(kind: str, unit_seconds: float) -> Callable[[float], str]:
+    """Text of a value of this kind (accuracies in percent with one decimal)."""
+    return {
+        "acc": lambda v: f"{100 * v:.1f}",
+        "spread": lambda v: f"{100 * v:.1f}",
+        "rho": lambda v: f"{v:.2f}",
+        "seconds": lambda v: _short(v / unit_seconds),
+        "passes": si,
+    }[kind]
+
+
+def _rank_value(text: str, kind: str) -> float:
+    """The displayed number back as a float, so ties after rounding are bold together."""
+    if kind == "passes":
+        scale = {"k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}
+        return float(text[:-1]) * scale[text[-1]] if text[-1] in scale else float(text)
+    return float(text)
+
+
+def _column_cells(frame: pd.DataFrame, col: Column, unit_seconds: float) -> list[Cell]:
+    fmt = formatter(col.kind, unit_seconds)
+    texts = []
+    for _, row in frame.iterrows():
+        mean = row.get(col.key, math.nan)
+        std = row.get(f"{col.key}_std", math.nan)
+        if mean is None or math.isnan(mean):
+            texts.append((None, None))
+            continue
+        show = col.show_std and std is not None and not math.isnan(std)
+        texts.append((fmt(mean), fmt(std) if show else None))
+    ranked = [_rank_value(m, col.kind) for m, _ in texts if m is not None]
+    # bold only when it tells something: two values or more, not all tied
+    informative = len(ranked) >= 2 and len(set(ranked)) > 1
+    best = (max(ranked) if col.higher_better else min(ranked)) if informative else None
+    return [Cell(m, s, m is not None and best is not None and _rank_value(m, col.kind) == best)
+            for m, s in texts]
+
+
+def build_table(summary: pd.DataFrame, coll: Collection) -> Table:
+    """Format the summary frame into panels (best, last), best values per column in bold."""
+    has_base = bool((summary.loc[summary["method"] == BASELINE, "seeds"] > 0).any())
+    cols = columns_for(len(coll.classes), has_base)
+    unit, per = time_unit([float(v) for c in cols if c.kind == "seconds"
+                           for v in summary[c.key].tolist()])
+    panels = []
+    for ckpt in CHECKPOINTS:
+        frame = summary[summary["checkpoint"] == ckpt].reset_index(drop=True)
+        by_col = [_column_cells(frame, c, per) for c in cols]
+        rows = [[cells[i] for cells in by_col] for i in range(len(frame))]
+        seeds = []
+        for method, n in zip(frame["method"], frame["seeds"], strict=True):
+            total = len(coll.expected.get(method, []))
+            seeds.append(str(n) if n == total else f"{n}/{total}")
+        panels.append(Panel(ckpt, PANEL_TITLES[ckpt], frame["method"].tolist(), seeds, rows))
+    return Table(cols, panels, unit)
+
+
+def _one(values: set, fmt: Callable = str) -> str:
+    """A single setting, or every value seen (with a warning) when runs disagree."""
+    shown = sorted({"unknown" if v is None else fmt(v) for v in values})
+    if len(shown) == 1:
+        return shown[0]
+    return " / ".join(shown) + " (runs differ)"
+
+
+def fmt_eps(eps: float) -> str:
+    k = eps * 255
+    return f"{round(k)}/255" if abs(k - round(k)) < 1e-6 else f"{eps:g}"
+
+
+def _points(coll: Collection, attacks: tuple[str, ...]) -> str:
+    pc = coll.per_class
+    n = pc.loc[pc["attack"].isin(attacks), "n"].dropna()
+    if n.empty:
+        return "unknown"
+    lo, hi = int(n.min()), int(n.max())
+    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Settings the caption states (plain text; renderers escape and add symbols)."""
+
+    dataset: str
+    preset: str
+    model: str
+    eps: str
+    pgd_steps: str
+    cw_steps: str
+    autoattack: str
+    points: str        # clean / PGD-20 / CW points per class
+    aa_points: str     # AutoAttack points per class
+    seeds: str         # expected seeds, e.g. "0, 1"
+    n_seeds: int
+    time_unit: str
+    has_baseline: bool
+    has_worst10: bool
+
+
+def facts(coll: Collection, table: Table) -> Facts:
+    recs = coll.records
+    settings = [r.get("eval_settings", {}) for r in recs]
+    keys = {c.key for c in table.columns}
+    all_seeds = sorted({s for seeds in coll.expected.values() for s in seeds})
+    return Facts(
+        dataset=coll.dataset, preset=coll.preset,
+        model=_one({r.get("model") or r["protocol"]["model"] for r in recs}),
+        eps=_one({s.get("eps", r["protocol"].get("eps")) for s, r in zip(settings, recs,
+                                                                        strict=True)}, fmt_eps),
+        pgd_steps=_one({s.get("pgd20", {}).get("steps") for s in settings}),
+        cw_steps=_one({s.get("cw", {}).get("steps") for s in settings}),
+        autoattack=_one({s.get("autoattack", {}).get("description", "AutoAttack")
+                         for s in settings}),
+        points=_points(coll, ("clean", "pgd20", "cw")), aa_points=_points(coll, ("autoattack",)),
+        seeds=", ".join(map(str, all_seeds)), n_seeds=len(all_seeds), time_unit=table.time_unit,
+        has_baseline="rho" in keys, has_worst10=f"{RHO_ATTACK}_worst10" in keys,
+    )
+
+
+def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) -> list[str]:
+    """The caption, with symbols (pm, eps, rho, rho_def, pct) and escaping from the renderer."""
+    pm, pct = sym["pm"], sym["pct"]
+    higher = ["accuracy"] + ["W10"] * f.has_worst10 + [sym["rho"]] * f.has_baseline
+    out = [
+        f"{esc(f.dataset)} ({esc(f.preset)} preset), model {esc(f.model)}, "
+        f"{sym['eps']} = {esc(f.eps)}.",
+        f"Test accuracy ({pct}): clean; PGD-20 ({esc(f.pgd_steps)} steps, step size "
+        f"{sym['eps']}/4, CE loss); CW ({esc(f.cw_steps)} steps, margin loss); "
+        f"{esc(f.autoattack)}.",
+        f"Evaluation points per class: {esc(f.points)} (clean, PGD-20, CW), "
+        f"{esc(f.aa_points)} (AutoAttack).",
+        f"Mean {pm} std over seeds (n = finished seeds of {f.n_seeds} expected: "
+        f"{esc(f.seeds)}); std with ddof={DDOF}, not shown for a single seed.",
+        "Worst: mean over seeds of each seed's worst-class accuracy.",
+        f"AA fairness: Std = std of AutoAttack accuracy across classes ({pct} points)"
+        + (f"; W10 = mean of the worst 10{pct} of classes" if f.has_worst10 else "")
+        + (f"; {sym['rho_def']} with A = avg, W = worst on AutoAttack, subscript 0 "
+           f"for {esc(BASELINE)}, from seed means (a dash when a {esc(BASELINE)} value is 0)"
+           if f.has_baseline else "") + ".",
+        f"Train time ({esc(f.time_unit)}, training loop only) and passes (forward + backward "
+        "through the model): mean over seeds, own and including the warm start.",
+        f"Bold: best per column (higher {', '.join(higher)}; lower Std, time and passes).",
+    ]
+    return out
+
+
+def missing_note(coll: Collection) -> str:
+    """Plain-text line naming every missing or unfinished run (never silent)."""
+    if not coll.missing:
+        return f"All {len(coll.records)} expected runs finished."
+    names = "; ".join(m.describe() for m in coll.missing)
+    return f"Missing or unfinished runs ({len(coll.missing)}): {names}."

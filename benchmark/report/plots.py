@@ -1,0 +1,285 @@
+"""Figures for the report (matplotlib, Agg canvas, no pyplot state). Each function returns the
+Figure; save_figure writes it as PNG and PDF."""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+
+from benchmark.report.aggregate import per_class_summary
+from benchmark.report.collect import Collection, order_methods
+from benchmark.report.layout import si
+
+STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+         "xtick.labelsize": 8, "ytick.labelsize": 8, "lines.linewidth": 1.6,
+         "axes.grid": True, "grid.alpha": 0.3, "axes.axisbelow": True}
+ATTACK_NAMES = {"clean": "clean", "pgd20": "PGD-20", "cw": "CW", "autoattack": "AutoAttack"}
+
+
+def styled(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Build the figure under the report's print-friendly style."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context(STYLE):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def method_colors(methods: Sequence[str]) -> dict[str, Any]:
+    """One stable colour per method (in table order) across every figure."""
+    cmap = matplotlib.colormaps["tab10" if len(methods) <= 10 else "tab20"]
+    return {m: cmap(i % cmap.N) for i, m in enumerate(order_methods(methods))}
+
+
+CLASSES_PER_ROW = 25  # many classes wrap onto several rows of bars (print width)
+
+
+@styled
+def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str,
+                     checkpoint: str = "best", attack: str = "autoattack") -> Figure:
+    """Grouped bars: accuracy per class for every method, mean over seeds with std error bars
+    (several seeds), each method's worst class marked with a triangle. More than 30 classes
+    wrap onto rows of 25."""
+    summ = per_class_summary(per_class, checkpoint, attack)
+    methods = order_methods(summ["method"])
+    colors = method_colors(methods)
+    n_cls, n_m = len(classes), max(len(methods), 1)
+    per_row = n_cls if n_cls <= 30 else CLASSES_PER_ROW
+    n_rows = max(1, math.ceil(n_cls / max(per_row, 1)))
+    fig = new_figure(min(16.0, max(6.5, 0.16 * per_row * (n_m + 1) + 1.5)), 0.6 + 3.2 * n_rows)
+    axes = np.atleast_1d(fig.subplots(n_rows, 1, squeeze=False)).ravel()
+    data = {}
+    for method in methods:
+        rows = summ[summ["method"] == method].set_index("class_index").reindex(range(n_cls))
+        mean, std = rows["mean"].to_numpy(float) * 100, rows["std"].to_numpy(float) * 100
+        worst = int(np.nanargmin(mean)) if np.isfinite(mean).any() else -1
+        data[method] = (mean, std, worst)
+    top = max((float(np.nanmax(m + np.nan_to_num(s), initial=0.0)) for m, s, _ in data.values()),
+              default=0.0)
+    width = 0.8 / n_m
+    bars = []
+    for r, ax in enumerate(axes):
+        lo, hi = r * per_row, min(n_cls, (r + 1) * per_row)
+        x = np.arange(hi - lo)
+        for j, method in enumerate(methods):
+            mean, std, worst = data[method]
+            has_err = bool(np.isfinite(std).any())
+            xs = x - 0.4 + width * (j + 0.5)
+            cont = ax.bar(xs, mean[lo:hi], width, capsize=2, color=colors[method], label=method,
+                          yerr=np.nan_to_num(std[lo:hi]) if has_err else None,
+                          error_kw={"linewidth": 0.8})
+            bars += [cont] if r == 0 else []
+            if lo <= worst < hi:
+                y = mean[worst] + (np.nan_to_num(std[worst]) if has_err else 0.0) + 2.0
+                ax.plot([xs[worst - lo]], [y], marker="v", color="black", markersize=6,
+                        linestyle="none")
+        ax.set_xticks(x)
+        names = list(classes[lo:hi])
+        rotate = max((len(c) for c in names), default=0) > 6 or len(names) > 12
+        ax.set_xticklabels(names, rotation=45 if rotate else 0, ha="right" if rotate else "center")
+        ax.set_xlim(-0.6, hi - lo - 0.4)
+        ax.set_ylim(0, min(105.0, top + 10.0) if top > 0 else 10.0)
+        ax.set_ylabel(f"{ATTACK_NAMES.get(attack, attack)} accuracy (%)")
+    axes[-1].set_xlabel("Class")
+    seeds = int(summ["n"].max()) if len(summ) else 0
+    note = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
+    axes[0].set_title(f"{title}: per-class {ATTACK_NAMES.get(attack, attack)} accuracy\n"
+                      f"{checkpoint} checkpoint; {note}")
+    marker = Line2D([], [], marker="v", color="black", linestyle="none", markersize=6)
+    axes[0].legend([*bars, marker], [*methods, "worst class"], loc="upper left",
+                   bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of points not dominated when both coordinates are maximised, by x ascending."""
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
+    front, best_y = [], -math.inf
+    for i in order:
+        if points[i][1] > best_y:
+            front.append(i)
+            best_y = points[i][1]
+    return sorted(front, key=lambda i: points[i][0])
+
+
+@styled
+def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
+                    attack: str = "autoattack") -> Figure:
+    """Average vs worst-class accuracy per method, coloured by training cost (seconds with warm
+    start), labelled, with std error bars and the Pareto front."""
+    rows = summary[(summary["checkpoint"] == checkpoint) & (summary["seeds"] > 0)]
+    rows = rows[np.isfinite(rows[f"{attack}_avg"]) & np.isfinite(rows[f"{attack}_worst"])]
+    fig = new_figure(5.5, 4.2)
+    ax = fig.add_subplot()
+    xs = rows[f"{attack}_avg"].to_numpy(float) * 100
+    ys = rows[f"{attack}_worst"].to_numpy(float) * 100
+    cost = rows["train_seconds_with_warm_start"].to_numpy(float)
+    xerr = np.nan_to_num(rows[f"{attack}_avg_std"].to_numpy(float) * 100)
+    yerr = np.nan_to_num(rows[f"{attack}_worst_std"].to_numpy(float) * 100)
+    if xerr.any() or yerr.any():
+        ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="none", ecolor="gray", elinewidth=0.8,
+                    capsize=2, zorder=1)
+    sc = ax.scatter(xs, ys, c=cost, cmap="viridis", s=60, edgecolors="black", linewidths=0.6,
+                    zorder=3)
+    fig.colorbar(sc, ax=ax, label="Train time incl. warm start (s)")
+    for x, y, name in zip(xs, ys, rows["method"], strict=True):
+        ax.annotate(name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+    front = pareto_front(list(zip(xs.tolist(), ys.tolist(), strict=True)))
+    if front:
+        ax.plot(xs[front], ys[front], linestyle="--", color="tab:red", linewidth=1.0,
+                zorder=2, label="Pareto front")
+        ax.legend(loc="lower right", frameon=False)
+    name = ATTACK_NAMES.get(attack, attack)
+    ax.set_xlabel(f"Average {name} accuracy (%)")
+    ax.set_ylabel(f"Worst-class {name} accuracy (%)")
+    ax.set_title(f"{title}: average vs worst class ({checkpoint} checkpoint)")
+    ax.margins(0.15)
+    return fig
+
+
+def _pad_single_epoch(ax: Any, epochs: pd.Series) -> None:
+    """A readable x axis when every point sits at one epoch."""
+    if epochs.nunique() == 1:
+        e = int(epochs.iloc[0])
+        ax.set_xlim(e - 1, e + 1)
+
+
+def _seed_band(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Mean, min and max over seeds per epoch."""
+    return frame.groupby("epoch")[column].agg(["mean", "min", "max"]).sort_index()
+
+
+@styled
+def curves_figure(history: pd.DataFrame, title: str) -> Figure:
+    """Validation robust accuracy per epoch (average and worst class), one line per method
+    (mean over seeds, band = min-max); warm-started runs start at their begin epoch."""
+    fig = new_figure(10.0, 3.6)
+    axes = fig.subplots(1, 2)
+    methods = order_methods(history["method"])
+    colors = method_colors(methods)
+    for ax, (col, name) in zip(axes, (("val_robust_avg", "average"),
+                                      ("val_robust_worst", "worst class")), strict=True):
+        for method in methods:
+            band = _seed_band(history[history["method"] == method], col) * 100
+            epochs = band.index.to_numpy()
+            ax.plot(epochs, band["mean"], color=colors[method], label=method,
+                    marker="." if len(epochs) <= 30 else None)
+            if history.loc[history["method"] == method, "seed"].nunique() > 1:
+                ax.fill_between(epochs, band["min"], band["max"], color=colors[method],
+                                alpha=0.2, linewidth=0)
+            begin = int(history.loc[history["method"] == method, "begin_epoch"].max())
+            if begin > 0 and len(band):
+                ax.plot([epochs[0]], [band["mean"].iloc[0]], marker="o", color=colors[method])
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel("Validation robust accuracy (%)")
+        ax.set_title(f"Validation robust accuracy: {name}")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(bottom=0)
+        _pad_single_epoch(ax, history["epoch"])
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    warm = bool((history["begin_epoch"] > 0).any())
+    fig.suptitle(f"{title}: validation curves per epoch"
+                 + (" (warm-started runs start at their begin epoch, marked o)" if warm else ""))
+    return fig
+
+
+def _state_curves(sub: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series | None,
+                                                          pd.Series | None, int]]:
+    """key -> (mean over elements, min, max, number of elements) per epoch, seeds averaged."""
+    curves = {}
+    for key in sorted(sub["key"].unique()):
+        per_elem = (sub[sub["key"] == key].groupby(["epoch", "index"])["value"].mean()
+                    .unstack("index"))
+        if list(per_elem.columns) == [-1]:
+            curves[key] = (per_elem[-1], None, None, 1)
+        else:
+            curves[key] = (per_elem.mean(axis=1), per_elem.min(axis=1), per_elem.max(axis=1),
+                           per_elem.shape[1])
+    return curves
+
+
+SCALE_SPREAD = 20.0  # keys whose magnitudes differ more than this are each scaled to max 1
+
+
+@styled
+def state_figure(state: pd.DataFrame, title: str) -> Figure | None:
+    """Method state per epoch, one panel per method that logs any (None if none does): scalars
+    as lines, per-class lists as their mean with a min-max band over elements. Keys of very
+    different magnitude (counts next to fractions) are each divided by their maximum."""
+    methods = order_methods(state["method"])
+    if not methods:
+        return None
+    ncols = min(2, len(methods))
+    nrows = math.ceil(len(methods) / ncols)
+    fig = new_figure(6.0 * ncols, 3.4 * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, method in zip(axes, methods, strict=False):
+        curves = _state_curves(state[state["method"] == method])
+        tops = {k: float(np.nanmax(np.abs(np.concatenate(
+            [c.to_numpy(float) for c in (mean, lo, hi) if c is not None])), initial=0.0))
+            for k, (mean, lo, hi, _) in curves.items()}
+        nonzero = [t for t in tops.values() if t > 0]
+        scaled = bool(nonzero) and max(nonzero) / min(nonzero) > SCALE_SPREAD
+        for key, (mean, lo, hi, n) in curves.items():
+            div = tops[key] if scaled and tops[key] > 0 else 1.0
+            label = key if n == 1 else f"{key} (mean of {n}; band min-max)"
+            label += f" / {si(div) if div >= 1000 else f'{div:.3g}'}" if div != 1.0 else ""
+            line = ax.plot(mean.index, mean / div, marker=".", label=label)[0]
+            if lo is not None and hi is not None:
+                ax.fill_between(mean.index, lo / div, hi / div, color=line.get_color(),
+                                alpha=0.2, linewidth=0)
+        ax.set_title(method)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel("Value / scale in legend" if scaled else "Value")
+        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncol=2)
+        _pad_single_epoch(ax, state.loc[state["method"] == method, "epoch"])
+    for ax in axes[len(methods):]:
+        ax.set_visible(False)
+    fig.suptitle(f"{title}: method state per epoch")
+    return fig
+
+
+def save_figure(fig: Figure, out: Path, stem: str) -> dict[str, Path]:
+    """Write stem.png (200 dpi) and stem.pdf; keys plot_<stem>_png / plot_<stem>_pdf."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for ext in ("png", "pdf"):
+        path = out / f"{stem}.{ext}"
+        fig.savefig(path, dpi=200 if ext == "png" else None)
+        written[f"plot_{stem}_{ext}"] = path
+    return written
+
+
+def write_plots(coll: Collection, summary: pd.DataFrame, out: Path) -> dict[str, Path]:
+    """Every report figure as PNG and PDF."""
+    title = f"{coll.dataset}/{coll.preset}"
+    figures = {
+        "per_class_robust": per_class_figure(coll.per_class, coll.classes, title),
+        "avg_vs_worst": tradeoff_figure(summary, title),
+        "val_curves": curves_figure(coll.history, title),
+        "method_state": state_figure(coll.state, title),
+    }
+    written: dict[str, Path] = {}
+    for stem, fig in figures.items():
+        if fig is not None:
+            written.update(save_figure(fig, out, stem))
+    return written

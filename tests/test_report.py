@@ -1,0 +1,415 @@
+"""Report: collection of records, seed aggregation, golden LaTeX/Markdown tables, CSVs, pdflatex
+compile, figures (checked as objects), and the error when nothing has finished.
+
+Regenerate the golden files after an intended change with
+`FAIRBENCH_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_report.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from benchmark.errors import UserError
+from benchmark.metrics import summarize
+from benchmark.report import build_report
+from benchmark.report.aggregate import per_class_summary, rho, seed_stats, summary_frame
+from benchmark.report.collect import collect, find_runs
+from benchmark.report.layout import build_table, columns_for, si
+from benchmark.report.plots import (
+    curves_figure,
+    pareto_front,
+    per_class_figure,
+    state_figure,
+    tradeoff_figure,
+)
+from benchmark.report.tables import latex_escape, md_escape
+
+GOLDEN = Path(__file__).parent / "golden"
+CLASSES = ["airplane", "bird", "cat", "dog"]
+DATASET, PRESET = "toy", "unit"
+# AutoAttack per-class accuracy of the best checkpoint, per finished run
+ROBUST = {
+    ("pgd_at", 0): [0.50, 0.30, 0.20, 0.40],
+    ("pgd_at", 1): [0.48, 0.32, 0.24, 0.36],
+    ("trades", 0): [0.46, 0.34, 0.28, 0.40],
+    ("trades", 1): [0.44, 0.30, 0.36, 0.42],
+    ("frl_rwrm", 0): [0.40, 0.36, 0.34, 0.38],
+    ("ham", 0): [0.42, 0.33, 0.30, 0.37],
+}
+CLEAN = [0.90, 0.80, 0.70, 0.85]
+COST = {"pgd_at": 50.0, "trades": 75.0, "frl_rwrm": 10.0, "ham": 45.0}  # seconds
+WARM = {"frl_rwrm": {"method": "pgd_at", "epoch": 3, "run_key": "abc"}}
+EPOCHS = 5
+
+
+def _summary(per_class: list[float], n: int, clean: list[float] | None) -> dict[str, Any]:
+    out = summarize(per_class, [n] * len(per_class), CLASSES)
+    if clean is not None:
+        out["boundary_error"] = [round(max(c - a, 0.0), 6)
+                                 for c, a in zip(clean, per_class, strict=True)]
+    return out
+
+
+def _eval(robust: list[float], epoch: int) -> dict[str, Any]:
+    pgd = [min(c, a + 0.04) for c, a in zip(CLEAN, robust, strict=True)]
+    cw = [min(c, a + 0.02) for c, a in zip(CLEAN, robust, strict=True)]
+    return {"clean": _summary(CLEAN, 10, None), "pgd20": _summary(pgd, 10, CLEAN),
+            "cw": _summary(cw, 10, CLEAN), "autoattack": _summary(robust, 5, CLEAN),
+            "epoch": epoch, "seconds": {"clean": 0.1, "pgd20": 1.0, "cw": 1.0, "autoattack": 5.0}}
+
+
+def _history(method: str, seed: int, begin: int) -> list[dict[str, Any]]:
+    lines = []
+    for epoch in range(begin + 1, EPOCHS + 1):
+        robust = 0.05 * epoch + 0.01 * seed + 0.02 * sorted(COST).index(method)
+        line: dict[str, Any] = {
+            "epoch": epoch, "lr": 0.1, "loss": 2.0 / epoch, "updates": 10, "skipped_batches": 0,
+            "seconds": 10.0, "passes": 100, "best": epoch == EPOCHS,
+            "val": {"clean_avg": 0.8, "clean_worst": 0.6, "robust_avg": robust,
+                    "robust_worst": robust / 2, "clean_per_class": CLEAN,
+                    "robust_per_class": [robust] * 4},
+        }
+        if method == "frl_rwrm":
+            line.update(phi_nat=[0.1 * epoch, 0.0, 0.05, 0.2], eps_mult=[1.0, 1.1, 0.9, 1.2])
+        if method == "ham":
+            line.update(ham_dropped_fraction=0.1 * epoch, ham_examples=4000.0 + 200 * epoch)
+        lines.append(line)
+    return lines
+
+
+def make_record(method: str, seed: int) -> dict[str, Any]:
+    """A record shaped like benchmark.job.run_job's, with hand-picked numbers."""
+    robust = ROBUST[(method, seed)]
+    warm = WARM.get(method)
+    warm_s = 30.0 if warm else 0.0
+    own = COST[method] + seed * 2.0
+    return {
+        "method": method, "dataset": DATASET, "preset": PRESET, "seed": seed,
+        "protocol": {"model": "small_cnn", "eps": 8 / 255, "epochs": EPOCHS},
+        "hparams": {}, "warm_start": warm, "schema": 1, "model": "small_cnn",
+        "run_key": f"{method}{seed}", "classes": CLASSES, "git_commit": "0" * 40,
+        "train": {"seconds": own, "passes": 1000 * (3 if method == "trades" else 2),
+                  "epochs": EPOCHS - (warm or {}).get("epoch", 0), "best_epoch": EPOCHS,
+                  "warm_start_seconds": warm_s, "warm_start_passes": 600 if warm else 0,
+                  "seconds_with_warm_start": own + warm_s,
+                  "passes_with_warm_start": 1000 * (3 if method == "trades" else 2)
+                  + (600 if warm else 0)},
+        "eval": {"best": _eval(robust, EPOCHS),
+                 "last": _eval([max(a - 0.02, 0.0) for a in robust], EPOCHS)},
+        "eval_settings": {"eps": 8 / 255, "test_per_class": 10,
+                          "pgd20": {"steps": 20}, "cw": {"steps": 30},
+                          "autoattack": {"version": "standard", "per_class": 5,
+                                         "description": "AutoAttack standard"}},
+        "history": _history(method, seed, (warm or {}).get("epoch", 0)),
+    }
+
+
+def _write(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def make_results(root: Path) -> Path:
+    """Finished runs of ROBUST, plus: frl_rwrm/seed1 training (1 of 2 epochs), ham/seed1 never
+    started, cfa with seed0 only started (no finished seed at all)."""
+    base = root / DATASET / PRESET
+    for (method, seed) in ROBUST:
+        run = base / method / f"seed{seed}"
+        _write(run / "spec.json", {"method": method, "seed": seed,
+                                   "protocol": {"epochs": EPOCHS}, "warm_start": WARM.get(method)})
+        _write(run / "record.json", make_record(method, seed))
+    run = base / "frl_rwrm" / "seed1"
+    _write(run / "spec.json", {"protocol": {"epochs": EPOCHS}, "warm_start": WARM["frl_rwrm"]})
+    (run / "train.jsonl").write_text(json.dumps({"epoch": 4}) + "\n")
+    _write(base / "cfa" / "seed0" / "spec.json", {"protocol": {"epochs": EPOCHS}})
+    return root
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_results(tmp_path_factory.mktemp("report_results"))
+
+
+@pytest.fixture(scope="module")
+def report(results: Path) -> dict[str, Path]:
+    return build_report(results, DATASET, PRESET)
+
+
+# ---------------------------------------------------------------- collection and aggregation
+
+def test_missing_runs_are_listed_by_name(results: Path) -> None:
+    records, missing, expected = find_runs(results, DATASET, PRESET)
+    assert len(records) == len(ROBUST)
+    assert list(expected) == ["pgd_at", "cfa", "frl_rwrm", "ham", "trades"]
+    assert all(seeds == [0, 1] for seeds in expected.values())
+    assert [m.describe() for m in missing] == [
+        "cfa/seed0 (training, 0/5 epochs)", "cfa/seed1 (not started)",
+        "frl_rwrm/seed1 (training, 1/2 epochs)", "ham/seed1 (not started)"]
+
+
+def test_seed_stats_uses_sample_std() -> None:
+    mean, std, n = seed_stats([1.0, 2.0, 3.0, 4.0])
+    assert (mean, n) == (2.5, 4)
+    assert std == pytest.approx(math.sqrt(5 / 3))          # ddof=1: 5 / (4 - 1)
+    mean, std, n = seed_stats([0.3])
+    assert mean == 0.3 and math.isnan(std) and n == 1
+    assert seed_stats([])[2] == 0
+
+
+def test_worst_class_is_mean_of_each_seeds_minimum(results: Path) -> None:
+    coll = collect(results, DATASET, PRESET)
+    summ = summary_frame(coll.metrics, coll.methods).set_index(["checkpoint", "method"])
+    trades = summ.loc[("best", "trades")]
+    # seed minima 0.28 (cat) and 0.30 (bird); the minimum of the per-class means is 0.32
+    assert trades["autoattack_worst"] == pytest.approx(0.29)
+    assert trades["autoattack_worst_std"] == pytest.approx(math.sqrt(2 * 0.01 ** 2 / (2 - 1)))
+    assert trades["autoattack_avg"] == pytest.approx((0.37 + 0.38) / 2)
+    assert trades["autoattack_avg_std"] == pytest.approx(0.01 / math.sqrt(2))
+    assert trades["train_seconds"] == pytest.approx(76.0)
+    assert trades["seeds"] == 2
+    assert math.isnan(summ.loc[("best", "ham"), "autoattack_avg_std"])  # one seed: no std
+    assert summ.loc[("best", "cfa"), "seeds"] == 0                        # kept, not dropped
+    assert math.isnan(summ.loc[("best", "cfa"), "autoattack_avg"])
+    pc = per_class_summary(coll.per_class).set_index(["method", "class"])
+    assert pc.loc[("trades", "cat"), "mean"] == pytest.approx(0.32)
+    assert pc.loc[("trades", "cat"), "std"] == pytest.approx(0.08 / math.sqrt(2))
+    assert pc["mean"].groupby(level="method").min()["trades"] == pytest.approx(0.32)
+
+
+def test_rho_against_pgd_at(results: Path) -> None:
+    assert rho(0.45, 0.3, 0.5, 0.2) == pytest.approx(0.5 - 0.1)
+    assert math.isnan(rho(0.45, 0.3, 0.5, 0.0))
+    coll = collect(results, DATASET, PRESET)
+    summ = summary_frame(coll.metrics, coll.methods).set_index(["checkpoint", "method"])
+    a0, w0 = (0.35 + 0.35) / 2, (0.20 + 0.24) / 2
+    a, w = (0.37 + 0.38) / 2, (0.28 + 0.30) / 2
+    assert summ.loc[("best", "trades"), "rho"] == pytest.approx((w - w0) / w0 + (a - a0) / a0)
+    assert summ.loc[("best", "pgd_at"), "rho"] == pytest.approx(0.0)
+
+
+def test_columns_depend_on_classes_and_baseline() -> None:
+    keys = [c.key for c in columns_for(10, has_baseline=False)]
+    assert "autoattack_worst10" not in keys and "rho" not in keys
+    keys = [c.key for c in columns_for(100, has_baseline=True)]
+    assert "autoattack_worst10" in keys and "rho" in keys
+
+
+def test_worst10_column_with_many_classes(tmp_path: Path) -> None:
+    classes = [f"c_{i}" for i in range(20)]
+    rec = make_record("pgd_at", 0)
+    rec["classes"] = classes
+    for ckpt in ("best", "last"):
+        for attack in ("clean", "pgd20", "cw", "autoattack"):
+            acc = [0.01 * (i + 1) for i in range(20)]
+            rec["eval"][ckpt][attack] = summarize(acc, [5] * 20, classes)
+    _write(tmp_path / DATASET / PRESET / "pgd_at" / "seed0" / "record.json", rec)
+    coll = collect(tmp_path, DATASET, PRESET)
+    table = build_table(summary_frame(coll.metrics, coll.methods), coll)
+    w10 = [c.key for c in table.columns].index("autoattack_worst10")
+    assert table.panels[0].cells[0][w10].mean == "1.5"      # mean of the worst 2 of 20 classes
+
+
+def test_no_records_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"fairbench run --dataset toy --preset unit"):
+        build_report(tmp_path, DATASET, PRESET)
+    _write(tmp_path / DATASET / PRESET / "pgd_at" / "seed0" / "spec.json", {"protocol": {}})
+    with pytest.raises(UserError, match=r"1 unfinished") as err:
+        build_report(tmp_path, DATASET, PRESET)
+    assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------- tables
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("FAIRBENCH_UPDATE_GOLDEN"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"missing {path}; run with FAIRBENCH_UPDATE_GOLDEN=1"
+    assert text == path.read_text()
+
+
+def test_latex_table_matches_golden(report: dict[str, Path]) -> None:
+    _golden("report_table.tex", report["table_tex"].read_text())
+
+
+def test_markdown_table_matches_golden(report: dict[str, Path]) -> None:
+    _golden("report_table.md", report["table_md"].read_text())
+
+
+def test_latex_content(report: dict[str, Path]) -> None:
+    tex = report["table_tex"].read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"\cmidrule(lr){3-4}" in tex
+    assert r"frl\_rwrm" in tex and "frl_rwrm" not in tex.replace(r"frl\_rwrm", "")
+    assert r"(a) Best checkpoint" in tex and r"(b) Last checkpoint" in tex
+    assert "AutoAttack standard" in tex and "8/255" in tex and "small\\_cnn" in tex
+    assert r"Evaluation points per class: 10 (clean, PGD-20, CW), 5 (AutoAttack)" in tex
+    assert r"std with ddof=1" in tex
+    # trades has the best AutoAttack worst class (29.0 vs 22.0, 34.0 for one-seed frl_rwrm)
+    trades = next(line for line in tex.splitlines() if line.startswith("trades &"))
+    assert r"29.0 $\pm$ 1.4" in trades
+    frl = next(line for line in tex.splitlines() if line.startswith(r"frl\_rwrm &"))
+    assert r"\textbf{34.0}" in frl and frl.split(" & ")[1] == "1/2"
+    assert r"\textbf{10.0}" in frl                          # lowest own training time
+    cfa = next(line for line in tex.splitlines() if line.startswith("cfa &"))
+    assert cfa.split(" & ")[1] == "0/2" and "--" in cfa     # never silently blank
+    assert r"frl\_rwrm/seed1 (training, 1/2 epochs)" in tex
+    assert "ham/seed1 (not started)" in tex
+
+
+def test_markdown_content(report: dict[str, Path]) -> None:
+    md = report["table_md"].read_text()
+    assert "| frl\\_rwrm | 1/2 |" in md and "**34.0**" in md and "29.0 ± 1.4" in md
+    assert "Missing or unfinished runs (4): cfa/seed0" in md
+    assert "ρ vs pgd\\_at" in md
+
+
+def test_csv_outputs(report: dict[str, Path]) -> None:
+    table = pd.read_csv(report["table_csv"])
+    row = table[(table["checkpoint"] == "best") & (table["method"] == "trades")].iloc[0]
+    assert row["autoattack_worst"] == pytest.approx(29.0)
+    assert row["seeds"] == 2 and row["seeds_expected"] == 2
+    assert set(table["method"]) == {"pgd_at", "trades", "frl_rwrm", "ham", "cfa"}
+    pc = pd.read_csv(report["per_class_csv"])
+    assert list(pc.columns) == ["run", "method", "seed", "checkpoint", "attack", "class_index",
+                                "class", "accuracy", "n", "boundary_error"]
+    assert len(pc) == len(ROBUST) * 2 * 4 * len(CLASSES)
+    assert pc.loc[pc["attack"] == "clean", "boundary_error"].isna().all()
+    aa = pc[(pc["run"] == "pgd_at/seed0") & (pc["attack"] == "autoattack")
+            & (pc["checkpoint"] == "best")]
+    assert aa["accuracy"].tolist() == ROBUST[("pgd_at", 0)]
+    assert aa["n"].tolist() == [5] * 4
+    assert aa["boundary_error"].tolist() == pytest.approx([0.4, 0.5, 0.5, 0.45])
+
+
+def test_formats_restrict_tables_but_not_plots(results: Path, tmp_path: Path) -> None:
+    written = build_report(results, DATASET, PRESET, out=tmp_path / "r", formats=("md",))
+    assert "table_md" in written and "table_tex" not in written and "table_csv" not in written
+    assert not (tmp_path / "r" / "table.tex").exists()
+    assert (tmp_path / "r" / "per_class_robust.png").exists()
+    assert (tmp_path / "r" / "avg_vs_worst.pdf").exists()
+    with pytest.raises(UserError, match="unknown report format"):
+        build_report(results, DATASET, PRESET, out=tmp_path / "r", formats=("html",))
+
+
+def test_default_output_dir(report: dict[str, Path], results: Path) -> None:
+    assert report["table_md"] == results / DATASET / PRESET / "report" / "table.md"
+    for key in ("table_tex", "table_standalone_tex", "table_csv", "per_class_csv",
+                "plot_per_class_robust_png", "plot_per_class_robust_pdf",
+                "plot_avg_vs_worst_png", "plot_val_curves_pdf", "plot_method_state_png"):
+        assert report[key].exists(), key
+
+
+def test_standalone_compiles_with_pdflatex(report: dict[str, Path], tmp_path: Path) -> None:
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed (Debian: texlive-latex-base, "
+                    "texlive-latex-recommended)")
+    for name in ("table.tex", "table_standalone.tex"):
+        shutil.copy(report["table_tex"].parent / name, tmp_path / name)
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                           "table_standalone.tex"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert (tmp_path / "table_standalone.pdf").stat().st_size > 0
+
+
+def test_escaping() -> None:
+    assert latex_escape("frl_rwrm 50% & $x#{}") == r"frl\_rwrm 50\% \& \$x\#\{\}"
+    assert md_escape("frl_rwrm|a*b") == r"frl\_rwrm\|a\*b"
+    assert si(2160) == "2.16k" and si(999) == "999" and si(1.5e9) == "1.5G"
+
+
+# ---------------------------------------------------------------- figures
+
+def test_per_class_figure(results: Path) -> None:
+    coll = collect(results, DATASET, PRESET)
+    fig = per_class_figure(coll.per_class, coll.classes, "toy/unit")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == CLASSES
+    assert ax.get_ylabel() == "AutoAttack accuracy (%)" and ax.get_xlabel() == "Class"
+    assert "per-class AutoAttack accuracy" in ax.get_title()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["pgd_at", "frl_rwrm", "ham", "trades", "worst class"]
+    markers = [line for line in ax.get_lines() if line.get_marker() == "v"]
+    assert len(markers) == 4                                   # one per method with data
+    # pgd_at's worst class is cat (index 2): its marker sits over the cat group
+    assert 1.5 < markers[0].get_xdata()[0] < 2.5
+    assert len(ax.containers) >= 4                             # bars (+ error bars)
+
+
+def test_tradeoff_figure_and_pareto(results: Path) -> None:
+    assert pareto_front([(1, 1), (2, 0.5), (0.5, 2), (0.4, 0.4)]) == [2, 0, 1]
+    coll = collect(results, DATASET, PRESET)
+    fig = tradeoff_figure(summary_frame(coll.metrics, coll.methods), "toy/unit")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Average AutoAttack accuracy (%)"
+    assert ax.get_ylabel() == "Worst-class AutoAttack accuracy (%)"
+    assert {t.get_text() for t in ax.texts} == {"pgd_at", "trades", "frl_rwrm", "ham"}
+    assert any(line.get_label() == "Pareto front" for line in ax.get_lines())
+    assert fig.axes[1].get_ylabel() == "Train time incl. warm start (s)"   # colour bar
+
+
+def test_validation_curves_start_warm_runs_at_begin_epoch(results: Path) -> None:
+    coll = collect(results, DATASET, PRESET)
+    fig = curves_figure(coll.history, "toy/unit")
+    avg, worst = fig.axes[:2]
+    assert avg.get_xlabel() == "Epoch" and avg.get_ylabel() == "Validation robust accuracy (%)"
+    assert "average" in avg.get_title() and "worst class" in worst.get_title()
+    frl = next(line for line in avg.get_lines() if line.get_label() == "frl_rwrm")
+    assert list(frl.get_xdata()) == [3, 4, 5]                  # begin epoch from pgd_at's log
+    pgd = next(line for line in avg.get_lines() if line.get_label() == "pgd_at")
+    assert list(pgd.get_xdata()) == [1, 2, 3, 4, 5]
+
+
+def test_method_state_figure(results: Path) -> None:
+    coll = collect(results, DATASET, PRESET)
+    fig = state_figure(coll.state, "toy/unit")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["frl_rwrm", "ham"]
+    labels = [t.get_text() for t in visible[0].get_legend().get_texts()]
+    assert labels == ["eps_mult (mean of 4; band min-max)", "phi_nat (mean of 4; band min-max)"]
+    assert visible[0].get_ylabel() == "Value"
+    # counts next to a fraction: each key scaled to its maximum, the scale named in the legend
+    assert [t.get_text() for t in visible[1].get_legend().get_texts()] == \
+        ["ham_dropped_fraction / 0.5", "ham_examples / 5k"]
+    assert visible[1].get_ylabel() == "Value / scale in legend"
+    assert state_figure(coll.state.iloc[0:0], "toy/unit") is None
+
+
+# ---------------------------------------------------------------- real records, through the CLI
+
+def test_cli_report_on_real_records(smoke_results: Path, tmp_path: Path, capsys) -> None:
+    from benchmark.cli import main
+
+    out = tmp_path / "report"
+    assert main(["report", "--dataset", "fmnist", "--preset", "smoke", "--results",
+                 str(smoke_results), "--out", str(out), "--format", "md,csv"]) == 0
+    printed = capsys.readouterr().out
+    assert "| pgd\\_at |" in printed and "| trades |" in printed
+    assert (out / "table.csv").exists() and not (out / "table.tex").exists()
+    assert (out / "val_curves.png").exists()
+    pc = pd.read_csv(out / "per_class.csv")
+    assert set(pc["attack"]) == {"clean", "pgd20", "cw", "autoattack"}
+    assert len(pc) == 2 * 2 * 4 * 10          # 2 runs x 2 checkpoints x 4 attacks x 10 classes
+
+
+def test_many_classes_wrap_onto_rows() -> None:
+    classes = [f"c{i}" for i in range(60)]
+    pc = pd.DataFrame({"method": "pgd_at", "seed": 0, "checkpoint": "best",
+                       "attack": "autoattack", "class_index": range(60), "class": classes,
+                       "accuracy": [0.3 + 0.001 * i for i in range(60)], "run": "pgd_at/seed0",
+                       "n": 5, "boundary_error": 0.1})
+    fig = per_class_figure(pc, classes, "many")
+    assert len(fig.axes) == 3                                # 25 + 25 + 10 classes
+    assert [t.get_text() for t in fig.axes[2].get_xticklabels()] == classes[50:]
+    assert fig.axes[2].get_xlabel() == "Class"
+    assert sum(line.get_marker() == "v" for ax in fig.axes for line in ax.get_lines()) == 1
