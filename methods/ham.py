@@ -7,8 +7,8 @@ round(50/120 * epochs) (or `begin_epoch`), so its reported cost includes that wa
 on, per batch: PGD on CE from a uniform start (protocol eps / alpha / K) with an early check after
 M = `drop_step` steps. Examples still correctly classified at iterate M are "easy": they are
 dropped (no more attack steps, no training on them). The others ("hard", clean-misclassified
-included) finish the K - M remaining steps, and loss = mean CE over the hard subset. A batch without hard examples
-skips the update (the trainer counts skipped batches).
+included) finish the K - M remaining steps, and loss = mean CE over the hard subset. A batch
+without hard examples skips the update (the trainer counts skipped batches).
 
 `reweight="gair"` (ablation; the paper's figure and arXiv v1 text) weights hard example b by
 (tanh(lam + 5 (1 - 2 kappa_b / K)) + 1) / 2 normalised to mean 1 over the hard set, kappa_b = the
