@@ -372,16 +372,16 @@ def test_validation_curves_start_warm_runs_at_begin_epoch(results: Path) -> None
 
 def test_method_state_figure(results: Path) -> None:
     coll = collect(results, DATASET, PRESET)
-    fig = state_figure(coll.state, "toy/unit")
+    fig = state_figure(coll.state, "toy/unit", coll.classes)
     visible = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in visible] == ["frl_rwrm", "ham"]
-    labels = [t.get_text() for t in visible[0].get_legend().get_texts()]
-    assert labels == ["eps_mult (mean of 4; band min-max)", "phi_nat (mean of 4; band min-max)"]
-    assert visible[0].get_ylabel() == "Value"
-    # counts next to a fraction: each key scaled to its maximum, the scale named in the legend
-    assert [t.get_text() for t in visible[1].get_legend().get_texts()] == \
-        ["ham_dropped_fraction / 0.5", "ham_examples / 5k"]
-    assert visible[1].get_ylabel() == "Value / scale in legend"
+    titles = [ax.get_title() for ax in visible]
+    # per (method, key) panels; HAM's raw counter ham_examples is left out, its fraction kept
+    assert titles == ["frl_rwrm: eps_mult", "frl_rwrm: phi_nat", "ham: ham_dropped_fraction"]
+    per_class_lines = visible[0].get_lines()
+    assert len(per_class_lines) == 4  # one line per logged element
+    assert [line.get_label() for line in per_class_lines] == list(coll.classes)[:4]
+    assert len(visible[2].get_lines()) == 1
+    assert all(ax.get_xlabel() == "Epoch" for ax in visible)
     assert state_figure(coll.state.iloc[0:0], "toy/unit") is None
 
 

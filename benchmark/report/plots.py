@@ -139,8 +139,15 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
     sc = ax.scatter(xs, ys, c=cost, cmap="viridis", s=60, edgecolors="black", linewidths=0.6,
                     zorder=3)
     fig.colorbar(sc, ax=ax, label="Train time incl. warm start (s)")
+    span_x = max(np.ptp(xs), 1e-9) if len(xs) else 1.0
+    span_y = max(np.ptp(ys), 1e-9) if len(ys) else 1.0
+    placed: list[tuple[float, float]] = []
     for x, y, name in zip(xs, ys, rows["method"], strict=True):
-        ax.annotate(name, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=8)
+        near = sum(abs(x - px) < 0.08 * span_x and abs(y - py) < 0.08 * span_y
+                   for px, py in placed)  # stack labels of nearby points instead of overlapping
+        ax.annotate(name, (x, y), xytext=(4, 4 - 11 * near), textcoords="offset points",
+                    fontsize=8)
+        placed.append((x, y))
     front = pareto_front(list(zip(xs.tolist(), ys.tolist(), strict=True)))
     if front:
         ax.plot(xs[front], ys[front], linestyle="--", color="tab:red", linewidth=1.0,
@@ -200,62 +207,74 @@ def curves_figure(history: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def _state_curves(sub: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series | None,
-                                                          pd.Series | None, int]]:
-    """key -> (mean over elements, min, max, number of elements) per epoch, seeds averaged."""
-    curves = {}
-    for key in sorted(sub["key"].unique()):
-        per_elem = (sub[sub["key"] == key].groupby(["epoch", "index"])["value"].mean()
-                    .unstack("index"))
-        if list(per_elem.columns) == [-1]:
-            curves[key] = (per_elem[-1], None, None, 1)
-        else:
-            curves[key] = (per_elem.mean(axis=1), per_elem.min(axis=1), per_elem.max(axis=1),
-                           per_elem.shape[1])
-    return curves
+def _is_count(values: pd.Series) -> bool:
+    """Raw counters (whole numbers above 1, e.g. examples seen) are not plotted: their
+    fractions are (HAM logs both)."""
+    v = values.to_numpy(float)
+    return bool(np.all(np.isfinite(v)) and np.all(v == np.round(v)) and np.nanmax(np.abs(v)) > 1)
 
 
-SCALE_SPREAD = 20.0  # keys whose magnitudes differ more than this are each scaled to max 1
+def _state_panels(state: pd.DataFrame, methods: Sequence[str]
+                  ) -> list[tuple[str, str, pd.DataFrame]]:
+    """(method, key, epoch x element table averaged over seeds) for every plotted key."""
+    panels = []
+    for method in methods:
+        sub = state[state["method"] == method]
+        for key in sorted(sub["key"].unique()):
+            rows = sub[sub["key"] == key]
+            if _is_count(rows["value"]):
+                continue
+            table = rows.groupby(["epoch", "index"])["value"].mean().unstack("index")
+            panels.append((method, key, table))
+    return panels
+
+
+STATE_COLUMNS = 4
 
 
 @styled
-def state_figure(state: pd.DataFrame, title: str) -> Figure | None:
-    """Method state per epoch, one panel per method that logs any (None if none does): scalars
-    as lines, per-class lists as their mean with a min-max band over elements. Keys of very
-    different magnitude (counts next to fractions) are each divided by their maximum."""
+def state_figure(state: pd.DataFrame, title: str, classes: Sequence[str] | None = None
+                 ) -> Figure | None:
+    """Method state per epoch: one small panel per (method, logged key). A per-class key (a
+    list, e.g. FRL's multipliers) draws one line per class; a scalar (e.g. HAM's dropped
+    fraction) one line. Raw counters are left out. None if no method logs any state."""
     methods = order_methods(state["method"])
-    if not methods:
+    panels = _state_panels(state, methods)
+    if not panels:
         return None
-    ncols = min(2, len(methods))
-    nrows = math.ceil(len(methods) / ncols)
-    fig = new_figure(6.0 * ncols, 3.4 * nrows)
+    ncols = min(STATE_COLUMNS, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = new_figure(3.2 * ncols, 2.6 * nrows + 0.8)
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
-    for ax, method in zip(axes, methods, strict=False):
-        curves = _state_curves(state[state["method"] == method])
-        tops = {k: float(np.nanmax(np.abs(np.concatenate(
-            [c.to_numpy(float) for c in (mean, lo, hi) if c is not None])), initial=0.0))
-            for k, (mean, lo, hi, _) in curves.items()}
-        nonzero = [t for t in tops.values() if t > 0]
-        scaled = bool(nonzero) and max(nonzero) / min(nonzero) > SCALE_SPREAD
-        for key, (mean, lo, hi, n) in curves.items():
-            div = tops[key] if scaled and tops[key] > 0 else 1.0
-            label = key if n == 1 else f"{key} (mean of {n}; band min-max)"
-            label += f" / {si(div) if div >= 1000 else f'{div:.3g}'}" if div != 1.0 else ""
-            line = ax.plot(mean.index, mean / div, marker=".", label=label)[0]
-            if lo is not None and hi is not None:
-                ax.fill_between(mean.index, lo / div, hi / div, color=line.get_color(),
-                                alpha=0.2, linewidth=0)
-        ax.set_title(method)
+    handles: dict[str, Any] = {}
+    for ax, (method, key, table) in zip(axes, panels, strict=False):
+        for index in table.columns:
+            name = ("value" if index == -1 else
+                    classes[index] if classes is not None and index < len(classes)
+                    else f"class {index}")
+            color = None if index == -1 else plt_cycle(int(index))
+            line = ax.plot(table.index, table[index], marker=".", color=color,
+                           label=name, linewidth=1.2)[0]
+            if index != -1:
+                handles.setdefault(name, line)
+        ax.set_title(f"{method}: {key}", fontsize=9)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("Epoch")
-        ax.set_ylabel("Value / scale in legend" if scaled else "Value")
-        ax.legend(frameon=False, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
-                  ncol=2)
-        _pad_single_epoch(ax, state.loc[state["method"] == method, "epoch"])
-    for ax in axes[len(methods):]:
+        _pad_single_epoch(ax, pd.Series(table.index))
+    for ax in axes[len(panels):]:
         ax.set_visible(False)
-    fig.suptitle(f"{title}: method state per epoch")
+    if handles:
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+                   ncol=min(len(handles), 10), frameon=False, fontsize=7)
+    fig.suptitle(f"{title}: method state per epoch (per-class keys: one line per class)")
     return fig
+
+
+def plt_cycle(i: int) -> Any:
+    """The i-th colour of a 20-colour qualitative map (per-class lines)."""
+    from matplotlib import colormaps
+
+    return colormaps["tab20"](i % 20)
 
 
 def save_figure(fig: Figure, out: Path, stem: str) -> dict[str, Path]:
@@ -276,7 +295,7 @@ def write_plots(coll: Collection, summary: pd.DataFrame, out: Path) -> dict[str,
         "per_class_robust": per_class_figure(coll.per_class, coll.classes, title),
         "avg_vs_worst": tradeoff_figure(summary, title),
         "val_curves": curves_figure(coll.history, title),
-        "method_state": state_figure(coll.state, title),
+        "method_state": state_figure(coll.state, title, coll.classes),
     }
     written: dict[str, Path] = {}
     for stem, fig in figures.items():
