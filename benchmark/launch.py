@@ -7,6 +7,7 @@ last checkpoint (run_job is idempotent).
 
 from __future__ import annotations
 
+import re
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -39,6 +40,14 @@ def run_local(waves: Sequence[Sequence[Job]], on_error: Callable[[Job, str], Non
     return failures
 
 
+def _last_error_line(text: str) -> str:
+    """The remote exception's own line ("...UserError: message") from submitit's report."""
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b", ln)]
+    line = errors[-1] if errors else (lines[-1] if lines else "")
+    return line.split("UserError: ", 1)[-1]
+
+
 class _Checkpointable:
     """submitit callable whose `checkpoint` resubmits the same job on preemption/timeout."""
 
@@ -68,6 +77,5 @@ def run_submitit(waves: Sequence[Sequence[Job]], folder: Path, *, cluster: str |
             try:
                 handle.result()
             except Exception as err:  # noqa: BLE001 - report every failed job, keep going
-                msg = str(err).strip().splitlines()
-                failures.append((job, msg[-1] if msg else traceback.format_exc(limit=1)))
+                failures.append((job, _last_error_line(str(err)) or traceback.format_exc(1)))
     return failures

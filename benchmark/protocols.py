@@ -161,4 +161,8 @@ def get_protocol(dataset: str, preset: str, overrides: dict[str, Any] | None = N
             DATASETS.get(dataset)  # unknown dataset: one-line error naming the datasets
             raise UserError(f"dataset {dataset!r} has no presets yet")
         raise UserError(f"unknown preset {preset!r} for {dataset}; available: {', '.join(have)}")
-    return apply_overrides(PRESETS.get(key), overrides or {})
+    protocol = apply_overrides(PRESETS.get(key), overrides or {})
+    from benchmark.models import MODELS
+
+    MODELS.get(protocol.model)  # unknown model: one-line error before any work
+    return protocol

@@ -122,7 +122,15 @@ def load_splits(name: str, *, seed: int, val_per_class: int, train_per_class: in
     class of the test set, identical for every seed and method.
     """
     info = DATASETS.get(name)
-    train_x, train_y, test_x, test_y = info.load(Path(data_dir or default_data_dir()), download)
+    directory = Path(data_dir or default_data_dir())
+    try:
+        train_x, train_y, test_x, test_y = info.load(directory, download)
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 - unreadable files become one line
+        raise UserError(f"cannot read the {name} files under {directory} ({type(err).__name__}: "
+                        f"{str(err).splitlines()[0] if str(err) else ''}); delete or replace "
+                        f"them") from None
     train_y, test_y = train_y.long(), test_y.long()
     gen = torch.Generator().manual_seed(seed)
     val_idx = balanced_indices(train_y, val_per_class, info.num_classes, gen)

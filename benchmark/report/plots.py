@@ -19,7 +19,6 @@ from matplotlib.ticker import MaxNLocator
 
 from benchmark.report.aggregate import per_class_summary
 from benchmark.report.collect import Collection, order_methods
-from benchmark.report.layout import si
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
          "xtick.labelsize": 8, "ytick.labelsize": 8, "lines.linewidth": 1.6,

@@ -1,0 +1,43 @@
+"""The submitit path runs the same run_job code (here through submitit's local executor)."""
+
+from pathlib import Path
+
+from benchmark.launch import run_submitit
+from benchmark.plan import plan
+from benchmark.records import read_json
+
+
+def test_submitit_local_executor_runs_waves(tmp_path: Path):
+    waves = plan(dataset="fmnist", preset="smoke", methods=["ham"], seeds=[0],
+                 results=str(tmp_path), show_progress=False)
+    assert [[j.method for j in w] for w in waves] == [["pgd_at"], ["ham"]]
+    failures = run_submitit(waves, tmp_path / ".submitit", cluster="local",
+                            parameters={"timeout_min": 10})
+    assert failures == []
+    rec = read_json(tmp_path / "fmnist/smoke/ham/seed0/record.json")
+    assert rec["warm_start"]["method"] == "pgd_at"
+    assert rec["eval"]["best"]["autoattack"]["n_per_class"] == [2] * 10
+
+
+def test_submitit_reports_a_failed_job(tmp_path: Path):
+    raw = tmp_path / "bad" / "FashionMNIST" / "raw"  # corrupt IDX files: the job itself fails
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"not an idx file")
+    waves = plan(dataset="fmnist", preset="smoke", methods=["pgd_at"], seeds=[0],
+                 results=str(tmp_path), show_progress=False, data_dir=str(tmp_path / "bad"))
+    failures = run_submitit(waves, tmp_path / ".submitit", cluster="local",
+                            parameters={"timeout_min": 10})
+    assert len(failures) == 1 and failures[0][0].method == "pgd_at"
+    assert failures[0][1].startswith("cannot read the fmnist files")
+
+
+def test_last_error_line():
+    from benchmark.launch import _last_error_line
+
+    text = ("Job (task=0) failed\nTraceback (most recent call last):\n  File x\n"
+            "benchmark.errors.UserError: unknown model 'nope'; available: small_cnn\n"
+            "You can check full logs with 'job.stderr(0)' and 'job.stdout(0)'or at paths:\n"
+            "  - /tmp/log.err\n")
+    assert _last_error_line(text) == "unknown model 'nope'; available: small_cnn"
