@@ -28,38 +28,9 @@ smoke: `small_cnn` (3x32x32 input) instead of PreAct ResNet-18, which takes ~1 s
 on the 2-core CPU test machine; the smoke numbers mean nothing anyway.
 """
 
-from benchmark.protocols import Protocol, register_preset
+from benchmark.presets._paper import register_paper_presets
 
-THREAT = dict(eps=8 / 255, alpha=2 / 255, train_steps=10)
-
-# The literature's recipe (PROTOCOLS.md "Full preset"): HAM/GAIRAT schedule, standard AutoAttack
-# on the full test set, FRL fine-tunes at lr 0.001.
-register_preset(Protocol(
-    dataset="cifar10", preset="full", model="preact_resnet18", val_per_class=300,
-    epochs=120, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
-    lr_milestones=((60, 0.1), (90, 0.01), (110, 0.005)), finetune_lr=0.001,
-    **THREAT, val_steps=10, aa_version="standard",
-))
-
-# One modest GPU, about an hour for the core methods (see the module docstring): the same shape
-# on a class-balanced 8000-image subset for 20 epochs (milestones at 60/120, 90/120, 110/120).
-register_preset(Protocol(
-    dataset="cifar10", preset="quick", model="preact_resnet18", val_per_class=100,
-    train_per_class=800, test_per_class=100,
-    epochs=20, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
-    lr_milestones=((10, 0.1), (15, 0.01), (18, 0.005)), finetune_lr=0.001,
-    **THREAT, val_steps=10,
-    aa_version="custom", aa_attacks=("apgd-ce", "apgd-t"), aa_per_class=30,
-    aa_restarts=1, aa_targets=3, aa_iters=100,
-))
-
-# Seconds on a CPU, for tests (small_cnn, see the module docstring); its numbers mean nothing.
-register_preset(Protocol(
-    dataset="cifar10", preset="smoke", model="small_cnn", val_per_class=2,
-    train_per_class=4, test_per_class=2,
-    epochs=2, batch_size=16, lr=0.05, weight_decay=5e-4,
-    lr_milestones=((1, 0.1),), finetune_lr=0.001,
-    eps=8 / 255, alpha=4 / 255, train_steps=2, val_steps=2, eval_pgd_steps=2, eval_cw_steps=2,
-    aa_version="custom", aa_attacks=("apgd-ce",), aa_per_class=1,
-    aa_restarts=1, aa_targets=2, aa_iters=2, eval_batch_size=64,
-))
+register_paper_presets(
+    "cifar10", val_per_class=300, quick_train_per_class=800, quick_val_per_class=100,
+    quick_test_per_class=100, quick_aa_per_class=30,
+)

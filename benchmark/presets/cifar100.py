@@ -10,37 +10,11 @@ full: as CIFAR-10 (47000 train images after the 30-per-class validation split, 1
 smoke: `small_cnn`, one or two images per class; its numbers mean nothing.
 """
 
-from benchmark.protocols import Protocol, register_preset
+from benchmark.presets._paper import register_paper_presets
 
-THREAT = dict(eps=8 / 255, alpha=2 / 255, train_steps=10)
-
-# The literature's recipe; validation holds out 30 images per class (3000 in all).
-register_preset(Protocol(
-    dataset="cifar100", preset="full", model="preact_resnet18", val_per_class=30,
-    epochs=120, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
-    lr_milestones=((60, 0.1), (90, 0.01), (110, 0.005)), finetune_lr=0.001,
-    **THREAT, val_steps=10, aa_version="standard",
-))
-
-# One modest GPU, about an hour: 100 training images per class for 16 epochs (milestones at
-# 60/120, 90/120, 110/120 of 16), 10 test and 3 AutoAttack points per class.
-register_preset(Protocol(
-    dataset="cifar100", preset="quick", model="preact_resnet18", val_per_class=10,
-    train_per_class=100, test_per_class=10,
-    epochs=16, batch_size=128, lr=0.1, momentum=0.9, weight_decay=5e-4,
-    lr_milestones=((8, 0.1), (12, 0.01), (15, 0.005)), finetune_lr=0.001,
-    **THREAT, val_steps=10,
-    aa_version="custom", aa_attacks=("apgd-ce", "apgd-t"), aa_per_class=3,
-    aa_restarts=1, aa_targets=3, aa_iters=100,
-))
-
-# Seconds on a CPU, for tests.
-register_preset(Protocol(
-    dataset="cifar100", preset="smoke", model="small_cnn", val_per_class=1,
-    train_per_class=2, test_per_class=1,
-    epochs=2, batch_size=32, lr=0.05, weight_decay=5e-4,
-    lr_milestones=((1, 0.1),), finetune_lr=0.001,
-    eps=8 / 255, alpha=4 / 255, train_steps=2, val_steps=2, eval_pgd_steps=2, eval_cw_steps=2,
-    aa_version="custom", aa_attacks=("apgd-ce",), aa_per_class=1,
-    aa_restarts=1, aa_targets=2, aa_iters=2, eval_batch_size=128,
-))
+# quick: 100 training images per class for 16 epochs; 10 test and 3 AutoAttack points per class.
+register_paper_presets(
+    "cifar100", val_per_class=30, quick_train_per_class=100, quick_val_per_class=10,
+    quick_test_per_class=10, quick_aa_per_class=3, quick_epochs=16,
+    smoke_per_class=(1, 2, 1), smoke_batch_size=32,
+)
