@@ -236,7 +236,7 @@ def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) 
         f"{esc(f.autoattack)}.",
         f"Evaluation points per class: {esc(f.points)} (clean, PGD-20, CW), "
         f"{esc(f.aa_points)} (AutoAttack).",
-        f"Mean {pm} std over seeds (n = finished seeds of {f.n_seeds} expected: "
+        f"Mean {pm} std over seeds; n = number of finished seeds (expected {f.n_seeds}: "
         f"{esc(f.seeds)}); std with ddof={DDOF}, not shown for a single seed.",
         "Worst: mean over seeds of each seed's worst-class accuracy.",
         f"AA fairness: Std = std of AutoAttack accuracy across classes ({pct} points)"

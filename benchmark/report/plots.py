@@ -138,15 +138,17 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
     sc = ax.scatter(xs, ys, c=cost, cmap="viridis", s=60, edgecolors="black", linewidths=0.6,
                     zorder=3)
     fig.colorbar(sc, ax=ax, label="Train time incl. warm start (s)")
-    span_x = max(np.ptp(xs), 1e-9) if len(xs) else 1.0
-    span_y = max(np.ptp(ys), 1e-9) if len(ys) else 1.0
+    ax.margins(0.15)
+    ax.autoscale_view()
+    to_axes = ax.transLimits  # data -> axes fraction, with the final limits
     placed: list[tuple[float, float]] = []
     for x, y, name in zip(xs, ys, rows["method"], strict=True):
-        near = sum(abs(x - px) < 0.08 * span_x and abs(y - py) < 0.08 * span_y
-                   for px, py in placed)  # stack labels of nearby points instead of overlapping
+        fx, fy = to_axes.transform((x, y))
+        # a label is ~0.2 axes wide and ~0.05 high: stack labels of points closer than that
+        near = sum(abs(fx - px) < 0.2 and abs(fy - py) < 0.05 for px, py in placed)
         ax.annotate(name, (x, y), xytext=(4, 4 - 11 * near), textcoords="offset points",
                     fontsize=8)
-        placed.append((x, y))
+        placed.append((fx, fy))
     front = pareto_front(list(zip(xs.tolist(), ys.tolist(), strict=True)))
     if front:
         ax.plot(xs[front], ys[front], linestyle="--", color="tab:red", linewidth=1.0,
@@ -156,7 +158,6 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
     ax.set_xlabel(f"Average {name} accuracy (%)")
     ax.set_ylabel(f"Worst-class {name} accuracy (%)")
     ax.set_title(f"{title}: average vs worst class ({checkpoint} checkpoint)")
-    ax.margins(0.15)
     return fig
 
 
