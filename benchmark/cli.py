@@ -78,6 +78,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     protocol_overrides, method_overrides = _parse_sets(args.set, args.config)
     methods = _resolve_methods(args.methods)
     info = DATASETS.get(args.dataset)
+    if args.launcher == "local":  # cluster jobs check the device on their own node
+        from benchmark.models import resolve_device
+
+        resolve_device(args.device)
     if info.check is not None and not args.download:  # missing data: stop before any work
         info.check(Path(args.data_dir) if args.data_dir else default_data_dir())
     from benchmark.method import load_methods

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from benchmark.datasets.base import load_splits
 from benchmark.errors import UserError
 from benchmark.evaluate import (
@@ -24,7 +22,7 @@ from benchmark.evaluate import (
     weights_digest,
 )
 from benchmark.method import Method, load_methods, make_method
-from benchmark.models import auto_device, build_model
+from benchmark.models import build_model, resolve_device
 from benchmark.protocols import Protocol, get_protocol
 from benchmark.records import (
     RunPaths,
@@ -126,7 +124,7 @@ def run_job(job: Job) -> dict[str, Any]:
                                 f"{job.method}.begin_epoch to one it kept")
             raise UserError(f"{job.name} warm-starts from {base[0].name}, which has not reached "
                             f"epoch {base[1]}; run it first (`fairbench run` plans this for you)")
-    device = torch.device(job.device) if job.device else auto_device()
+    device = resolve_device(job.device)
     atomic_write_json(paths.env, environment(device))
     splits = load_splits(job.dataset, seed=job.seed, val_per_class=protocol.val_per_class,
                          train_per_class=protocol.train_per_class,

@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from benchmark.errors import UserError
@@ -166,7 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate one checkpoint or RobustBench model per class and write a run record."""
     from benchmark.datasets.base import DATASETS, load_splits
     from benchmark.evaluate import EvalSet, Evaluator, eval_key, eval_settings, weights_digest
-    from benchmark.models import auto_device, build_model
+    from benchmark.models import build_model, resolve_device
     from benchmark.protocols import apply_overrides, get_protocol
     from benchmark.records import (
         RunPaths,
@@ -200,7 +199,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
                   "threat_model": args.threat_model}
     label = _label(label)
     protocol = apply_overrides(protocol, {"model": model_name})
-    device = torch.device(args.device) if args.device else auto_device()
+    device = resolve_device(args.device)
     model = model.to(device).eval()
     digest = weights_digest(model)
 

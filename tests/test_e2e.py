@@ -75,6 +75,8 @@ def test_bad_names_give_one_line_errors(tmp_path: Path, capsys):
         (["run", *SMOKE, "--methods", "trades", "--set", "trades.bet=1"], "no hyperparameter"),
         (["run", *SMOKE, "--methods", "pgd_at", "--seeds", "a"], "seeds must be integers"),
         (["run", *SMOKE, "--methods", "pgd_at", "--set", "aa_version=foo"], "AutoAttack version"),
+        (["run", *SMOKE, "--methods", "pgd_at", "--device", "tpu"], "unknown device 'tpu'"),
+        (["run", *SMOKE, "--methods", "pgd_at", "--device", "cuda:999"], "not available here"),
     ]
     for argv, expected in cases:
         assert main([*argv, "--results", str(tmp_path)]) == 2
