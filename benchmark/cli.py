@@ -96,7 +96,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         for job in wave:
             job.make_method()
     n = sum(len(w) for w in waves)
-    print(f"fairbench: {n} run(s) in {len(waves)} wave(s) -> {args.results}", file=sys.stderr)
+    finished = sum(job.paths().record.exists() for wave in waves for job in wave)
+    reused = (f"; {finished} already finished there: reused, not retrained (--results DIR "
+              f"starts afresh)" if finished else "")
+    print(f"fairbench: {n} run(s) in {len(waves)} wave(s) -> {args.results}{reused}",
+          file=sys.stderr)
     t0 = time.perf_counter()
     if args.launcher == "local":
         failures = run_local(waves, on_error=lambda j, e: print(f"error: {j.name}: {e}",

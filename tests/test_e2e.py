@@ -62,6 +62,7 @@ def test_rerun_does_nothing_and_status(smoke_results: Path, capsys):
     assert main(["run", *SMOKE, "--methods", "pgd_at", "--results", str(smoke_results),
                  "--no-report"]) == 0
     assert record.stat().st_mtime_ns == before
+    assert "1 already finished there: reused, not retrained" in capsys.readouterr().err
     assert main(["status", "--results", str(smoke_results)]) == 0
     out = capsys.readouterr().out
     assert "fmnist/smoke/pgd_at/seed0" in out and "evaluated" in out
