@@ -48,7 +48,7 @@ class Job:
     seed: int
     results: str = "results"
     overrides: dict[str, Any] = field(default_factory=dict)         # protocol fields
-    method_overrides: dict[str, Any] = field(default_factory=dict)  # this method's hparams
+    method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # {method: hparams}
     data_dir: str | None = None
     download: bool = False
     keep_epochs: tuple[int, ...] = ()
@@ -63,7 +63,7 @@ class Job:
         return get_protocol(self.dataset, self.preset, self.overrides)
 
     def make_method(self) -> Method:
-        return make_method(self.method, self.protocol(), self.method_overrides)
+        return make_method(self.method, self.protocol(), self.method_overrides.get(self.method))
 
     def paths(self) -> RunPaths:
         return RunPaths.of(Path(self.results), self.dataset, self.preset, self.method, self.seed)
@@ -85,10 +85,13 @@ def base_job(job: Job, method: Method, protocol: Protocol) -> tuple[Job, int] | 
     if warm is None:
         return None
     base, epoch = warm
-    if not 0 <= epoch <= protocol.epochs:
-        raise UserError(f"{job.method}: begin epoch {epoch} is outside 0..{protocol.epochs}")
-    return Job(job.dataset, job.preset, base, job.seed, job.results, dict(job.overrides), {},
-               job.data_dir, job.download, (epoch,), job.device, job.show_progress), epoch
+    if not 0 <= epoch < protocol.epochs:  # at least one epoch of the method's own training
+        raise UserError(f"{job.method}: begin epoch {epoch} leaves no epoch to train (it must be "
+                        f"in 0..{protocol.epochs - 1}); raise epochs or set "
+                        f"{job.method}.begin_epoch lower")
+    return Job(job.dataset, job.preset, base, job.seed, job.results, dict(job.overrides),
+               dict(job.method_overrides), job.data_dir, job.download, (epoch,), job.device,
+               job.show_progress), epoch
 
 
 def spec_of(job: Job) -> tuple[RunSpec, Method, Protocol, tuple[Job, int] | None]:

@@ -8,16 +8,17 @@ files, picks a device, builds an optimizer or counts passes: the harness does.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from benchmark.attacks import PassCounter, PGDResult, pgd
+from benchmark.coerce import coerce, field_types
 from benchmark.datasets.base import TensorLoader
 from benchmark.errors import UserError
-from benchmark.protocols import Protocol, _coerce
+from benchmark.protocols import Protocol
 from benchmark.registry import Registry
 
 
@@ -130,22 +131,12 @@ def load_methods() -> Registry[type[Method]]:
 def make_method(name: str, protocol: Protocol, overrides: dict[str, Any] | None = None) -> Method:
     """Instantiate a method with preset defaults, then user overrides (strings are parsed)."""
     cls = load_methods().get(name)
-    known = {f.name: f for f in fields(cls)}
+    types = field_types(cls)
     values: dict[str, Any] = {}
     for source in (protocol.method_defaults.get(name, {}), overrides or {}):
         for key, value in source.items():
-            if key not in known:
+            if key not in types:
                 raise UserError(f"method {name} has no hyperparameter {key!r}; it has: "
-                                f"{', '.join(known) or 'none'}")
-            default = values.get(key, _field_default(known[key]))
-            values[key] = _coerce(value, default, f"{name}.{key}") if isinstance(value, str) \
-                else value
+                                f"{', '.join(types) or 'none'}")
+            values[key] = coerce(value, types[key], f"{name}.{key}")
     return cls(**values)
-
-
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return None

@@ -33,15 +33,13 @@ def plan(*, dataset: str, preset: str, methods: Sequence[str], seeds: Sequence[i
         base = base_job(job, method, job.protocol())
         level = 0
         if base is not None:
-            base_for = replace(base[0], method_overrides=method_overrides.get(base[0].method, {}))
-            level = add(base_for) + 1
+            level = add(base[0]) + 1
         jobs[key], depth[key] = job, level
         return level
 
     for seed in seeds:
         for m in methods:
-            add(Job(dataset, preset, m, seed, method_overrides=method_overrides.get(m, {}),
-                    **common))
+            add(Job(dataset, preset, m, seed, method_overrides=method_overrides, **common))
     waves: list[list[Job]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
     for key, job in jobs.items():
         waves[depth[key]].append(job)

@@ -7,9 +7,10 @@ Users override any field with `--set field=value` (unknown fields are an error).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
+from benchmark.coerce import coerce, field_types
 from benchmark.errors import UserError
 from benchmark.registry import Registry
 
@@ -109,43 +110,15 @@ def register_preset(protocol: Protocol) -> Protocol:
     return protocol
 
 
-def _coerce(value: str, current: Any, name: str) -> Any:
-    """Parse a --set string into the type of the field's current value."""
-    try:
-        if value.lower() in ("none", "null"):
-            return None
-        if isinstance(current, bool):
-            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return value.lower() in ("true", "1", "yes")
-        if isinstance(current, int):
-            return int(value)
-        if isinstance(current, float) or current is None:
-            try:
-                return int(value) if current is None and value.isdigit() else float(value)
-            except ValueError:
-                return value if current is None else float(value)
-        if isinstance(current, tuple):
-            if name == "lr_milestones":
-                pairs = [p.split(":") for p in value.split(",") if p]
-                return tuple((int(e), float(f)) for e, f in pairs)
-            return tuple(v for v in value.split(",") if v)
-        return value
-    except ValueError:
-        raise UserError(f"bad value {value!r} for {name} (expected {type(current).__name__})") \
-            from None
-
-
 def apply_overrides(protocol: Protocol, overrides: dict[str, Any]) -> Protocol:
-    """Return a copy with fields replaced; strings are parsed to the field's type."""
-    names = {f.name for f in fields(Protocol)}
+    """Return a copy with fields replaced, each value coerced to the field's declared type."""
+    types = field_types(Protocol)
     changes = {}
     for key, value in overrides.items():
-        if key not in names or key in ("dataset", "preset", "method_defaults"):
+        if key not in types or key in ("dataset", "preset", "method_defaults"):
             raise UserError(f"unknown protocol field {key!r}; see `fairbench list presets` "
                             f"(method hyperparameters are set as METHOD.FIELD=VALUE)")
-        current = getattr(protocol, key)
-        changes[key] = _coerce(value, current, key) if isinstance(value, str) else value
+        changes[key] = coerce(value, types[key], key)
     return dataclasses.replace(protocol, **changes).validate()
 
 

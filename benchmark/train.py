@@ -204,9 +204,10 @@ class Trainer:
                 **ctx.log, **logged}
         with open(self.paths.log, "a") as f:
             f.write(json.dumps(line) + "\n")
-        atomic_torch_save(self.paths.ckpt, self._checkpoint())
-        if st.epoch in self.keep_epochs:
-            atomic_torch_save(self.paths.epoch_ckpt(st.epoch), self._checkpoint())
+        checkpoint = self._checkpoint()
+        if st.epoch in self.keep_epochs:  # before ckpt_last: a resume never skips writing it
+            atomic_torch_save(self.paths.epoch_ckpt(st.epoch), checkpoint)
+        atomic_torch_save(self.paths.ckpt, checkpoint)
 
     def summary(self) -> dict[str, Any]:
         st = self.state

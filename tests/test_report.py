@@ -413,3 +413,44 @@ def test_many_classes_wrap_onto_rows() -> None:
     assert [t.get_text() for t in fig.axes[2].get_xticklabels()] == classes[50:]
     assert fig.axes[2].get_xlabel() == "Class"
     assert sum(line.get_marker() == "v" for ax in fig.axes for line in ax.get_lines()) == 1
+
+
+def _with_scored_model(results: Path, tmp_path: Path) -> Path:
+    """A copy of `results` plus a model scored by `fairbench eval` (seed 0, no training log)."""
+    root = tmp_path / "with_scored"
+    shutil.copytree(results, root)
+    record = make_record("ham", 0)
+    record.update(method="rb-model", hparams={"source": "robustbench"}, history=[],
+                  warm_start=None)
+    run = root / DATASET / PRESET / "rb-model" / "seed0"
+    _write(run / "spec.json", {"method": "rb-model", "seed": 0, "hparams": record["hparams"]})
+    _write(run / "record.json", record)
+    return root
+
+
+def test_scored_model_expects_only_its_own_seed(results: Path, tmp_path: Path) -> None:
+    records, missing, expected = find_runs(_with_scored_model(results, tmp_path), DATASET,
+                                           PRESET)
+    assert expected["rb-model"] == [0] and expected["trades"] == [0, 1]
+    assert "rb-model" in {r["method"] for r in records}
+    assert not [m for m in missing if m.method == "rb-model"]
+
+
+def test_every_figure_gets_the_same_method_colours(results: Path, tmp_path: Path,
+                                                   monkeypatch) -> None:
+    from benchmark.report import plots
+
+    seen: dict[str, dict] = {}
+    for name in ("per_class_figure", "curves_figure"):
+        real = getattr(plots, name)
+
+        def spy(*args, _real=real, _name=name, **kwargs):
+            seen[_name] = kwargs["colors"]
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(plots, name, spy)
+    coll = collect(_with_scored_model(results, tmp_path), DATASET, PRESET)
+    plots.write_plots(coll, summary_frame(coll.metrics, coll.methods), tmp_path / "out")
+    # rb-model has AutoAttack numbers but no validation curve: colours must not shift
+    assert seen["per_class_figure"] == seen["curves_figure"]
+    assert set(seen["curves_figure"]) == set(coll.methods) and "rb-model" in coll.methods

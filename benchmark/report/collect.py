@@ -127,19 +127,29 @@ def _describe_unfinished(run_dir: Path) -> tuple[str, str]:
     return "not started", ""
 
 
+def _is_scored(run_dir: Path) -> bool:
+    """A `fairbench eval` run (a scored checkpoint or zoo model, not trained here)."""
+    try:
+        return "source" in read_json(RunPaths(run_dir).spec).get("hparams", {})
+    except (UserError, ValueError, OSError):
+        return False
+
+
 def find_runs(results: Path, dataset: str, preset: str
               ) -> tuple[list[dict[str, Any]], list[MissingRun], dict[str, list[int]]]:
     """Finished records, missing runs and the expected method -> seeds.
 
-    Expected: every method with a run directory, each with the union of all seeds seen, so a
-    method with some seeds finished and others not is listed as missing those seeds.
+    Expected: every trained method with a run directory, each with the union of all seeds seen,
+    so a method with some seeds finished and others not is listed as missing those seeds; a
+    model scored by `fairbench eval` expects only the seed it has.
     """
     dirs = _seed_dirs(Path(results) / dataset / preset)
     seeds = sorted({s for by_seed in dirs.values() for s in by_seed})
-    expected = {m: seeds for m in order_methods(dirs)}
+    expected = {m: sorted(dirs[m]) if all(map(_is_scored, dirs[m].values())) else seeds
+                for m in order_methods(dirs)}
     records, missing = [], []
-    for method in expected:
-        for seed in seeds:
+    for method, method_seeds in expected.items():
+        for seed in method_seeds:
             run_dir = dirs[method].get(seed)
             if run_dir is None:
                 missing.append(MissingRun(method, seed, "not started"))

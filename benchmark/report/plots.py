@@ -52,13 +52,14 @@ CLASSES_PER_ROW = 25  # many classes wrap onto several rows of bars (print width
 
 @styled
 def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str,
-                     checkpoint: str = "best", attack: str = "autoattack") -> Figure:
+                     checkpoint: str = "best", attack: str = "autoattack",
+                     colors: dict[str, Any] | None = None) -> Figure:
     """Grouped bars: accuracy per class for every method, mean over seeds with std error bars
     (several seeds), each method's worst class marked with a triangle. More than 30 classes
     wrap onto rows of 25."""
     summ = per_class_summary(per_class, checkpoint, attack)
     methods = order_methods(summ["method"])
-    colors = method_colors(methods)
+    colors = colors or method_colors(methods)
     n_cls, n_m = len(classes), max(len(methods), 1)
     per_row = n_cls if n_cls <= 30 else CLASSES_PER_ROW
     n_rows = max(1, math.ceil(n_cls / max(per_row, 1)))
@@ -174,13 +175,14 @@ def _seed_band(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 @styled
-def curves_figure(history: pd.DataFrame, title: str) -> Figure:
+def curves_figure(history: pd.DataFrame, title: str,
+                  colors: dict[str, Any] | None = None) -> Figure:
     """Validation robust accuracy per epoch (average and worst class), one line per method
     (mean over seeds, band = min-max); warm-started runs start at their begin epoch."""
     fig = new_figure(10.0, 3.6)
     axes = fig.subplots(1, 2)
     methods = order_methods(history["method"])
-    colors = method_colors(methods)
+    colors = colors or method_colors(methods)
     for ax, (col, name) in zip(axes, (("val_robust_avg", "average"),
                                       ("val_robust_worst", "worst class")), strict=True):
         for method in methods:
@@ -291,10 +293,11 @@ def save_figure(fig: Figure, out: Path, stem: str) -> dict[str, Path]:
 def write_plots(coll: Collection, summary: pd.DataFrame, out: Path) -> dict[str, Path]:
     """Every report figure as PNG and PDF."""
     title = f"{coll.dataset}/{coll.preset}"
+    colors = method_colors(coll.methods)  # one colour per method in every figure
     figures = {
-        "per_class_robust": per_class_figure(coll.per_class, coll.classes, title),
+        "per_class_robust": per_class_figure(coll.per_class, coll.classes, title, colors=colors),
         "avg_vs_worst": tradeoff_figure(summary, title),
-        "val_curves": curves_figure(coll.history, title),
+        "val_curves": curves_figure(coll.history, title, colors=colors),
         "method_state": state_figure(coll.state, title, coll.classes),
     }
     written: dict[str, Path] = {}

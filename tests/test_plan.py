@@ -1,0 +1,29 @@
+"""The plan: warm-start bases inherit the user's settings and must leave epochs to train."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.errors import UserError
+from benchmark.job import spec_of
+from benchmark.plan import plan
+
+
+def test_base_hyperparameters_reach_the_dependent_spec(tmp_path):
+    waves = plan(dataset="fmnist", preset="smoke", methods=["frl_rwrm"], seeds=[0],
+                 method_overrides={"trades": {"beta": "3"}}, results=str(tmp_path))
+    (base,), (frl,) = waves
+    assert base.method == "trades" and base.make_method().beta == 3.0
+    base_spec = spec_of(base)[0]
+    frl_spec = spec_of(frl)[0]
+    assert frl_spec.warm_start["run_key"] == base_spec.key  # the base that is actually trained
+    default = plan(dataset="fmnist", preset="smoke", methods=["frl_rwrm"], seeds=[0],
+                   results=str(tmp_path))
+    assert spec_of(default[1][0])[0].key != frl_spec.key  # another base, another run
+
+
+def test_warm_start_at_the_last_epoch_is_a_one_line_error(tmp_path):
+    with pytest.raises(UserError, match="begin epoch 1 leaves no epoch to train") as err:
+        plan(dataset="fmnist", preset="smoke", methods=["frl_rwrm"], seeds=[0],
+             overrides={"epochs": "1"}, results=str(tmp_path))
+    assert "\n" not in str(err.value)
