@@ -285,7 +285,9 @@ def save_figure(fig: Figure, out: Path, stem: str) -> dict[str, Path]:
     written = {}
     for ext in ("png", "pdf"):
         path = out / f"{stem}.{ext}"
-        fig.savefig(path, dpi=200 if ext == "png" else None)
+        # no creation date: regenerating the report from the same records gives the same bytes
+        fig.savefig(path, dpi=200 if ext == "png" else None,
+                    metadata={"CreationDate": None} if ext == "pdf" else None)
         written[f"plot_{stem}_{ext}"] = path
     return written
 
