@@ -23,20 +23,30 @@ def run_local(waves: Sequence[Sequence[Job]], on_error: Callable[[Job, str], Non
     dependents). Returns the (job, error) failures."""
     failures: list[tuple[Job, str]] = []
     failed_methods: set[tuple[str, int]] = set()
+
+    def fail(job: Job, message: str) -> None:
+        failures.append((job, message))
+        failed_methods.add((job.method, job.seed))
+        if on_error:
+            on_error(job, message)
+
     for wave in waves:
         for job in wave:
             base = base_job(job, job.make_method(), job.protocol())
             if base is not None and (base[0].method, job.seed) in failed_methods:
-                failures.append((job, f"not run: its warm start {base[0].name} failed"))
-                failed_methods.add((job.method, job.seed))
+                fail(job, f"not run: its warm start {base[0].name} failed")
                 continue
             try:
                 run_job(job)
             except UserError as err:
-                failures.append((job, str(err)))
-                failed_methods.add((job.method, job.seed))
-                if on_error:
-                    on_error(job, str(err))
+                fail(job, str(err))
+            except Exception as err:  # noqa: BLE001 - a crash in one run must not stop the rest
+                log = job.paths().root / "error.txt"
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text(traceback.format_exc())
+                first = (str(err).strip().splitlines() or [""])[0]
+                fail(job, f"{type(err).__name__}: {first} (traceback in {log}; rerun the same "
+                          f"command to resume)")
     return failures
 
 

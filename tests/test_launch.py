@@ -41,3 +41,29 @@ def test_last_error_line():
             "You can check full logs with 'job.stderr(0)' and 'job.stdout(0)'or at paths:\n"
             "  - /tmp/log.err\n")
     assert _last_error_line(text) == "unknown model 'nope'; available: small_cnn"
+
+
+def test_local_crash_is_one_line_and_the_other_runs_go_on(tmp_path: Path, monkeypatch):
+    import benchmark.launch as launch
+
+    ran: list[str] = []
+
+    def fake_run_job(job):
+        ran.append(job.method)
+        if job.method == "pgd_at":
+            raise RuntimeError("CUDA out of memory.\nTried to allocate 2 GiB")
+        return {}
+
+    monkeypatch.setattr(launch, "run_job", fake_run_job)
+    waves = plan(dataset="fmnist", preset="smoke", methods=["ham", "trades"], seeds=[0],
+                 results=str(tmp_path), show_progress=False)
+    reported: list[tuple[str, str]] = []
+    failures = launch.run_local(waves, on_error=lambda j, e: reported.append((j.method, e)))
+    assert ran == ["pgd_at", "trades"]                      # ham never starts, trades still runs
+    assert [(j.method, e) for j, e in failures] == reported  # every failure is printed
+    (pgd_method, pgd_error), (ham_method, ham_error) = reported
+    log = tmp_path / "fmnist/smoke/pgd_at/seed0/error.txt"
+    assert pgd_method == "pgd_at" and "\n" not in pgd_error
+    assert pgd_error.startswith("RuntimeError: CUDA out of memory. (traceback in ")
+    assert "Tried to allocate 2 GiB" in log.read_text()
+    assert ham_method == "ham" and "its warm start fmnist/smoke/pgd_at/seed0 failed" in ham_error
