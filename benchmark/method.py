@@ -129,7 +129,8 @@ def load_methods() -> Registry[type[Method]]:
 
 
 def make_method(name: str, protocol: Protocol, overrides: dict[str, Any] | None = None) -> Method:
-    """Instantiate a method with preset defaults, then user overrides (strings are parsed)."""
+    """Instantiate a method with preset defaults, then user overrides (coerced to the declared
+    field types)."""
     cls = load_methods().get(name)
     types = field_types(cls)
     values: dict[str, Any] = {}
