@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,26 +17,37 @@ from benchmark.errors import UserError
 DEFAULT_RESULTS = "results"
 
 
+def _read_config(config: str) -> dict[str, Any]:
+    """A YAML mapping of overrides, or a one-line UserError."""
+    import yaml
+
+    path = Path(config)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "not found"
+        raise UserError(f"config file {config} {what}; pass a YAML file with --config")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise UserError(f"{config} is not valid YAML{line}; fix it (expected field: value "
+                        f"lines, or method: {{field: value}})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{config} must hold a mapping of field: value")
+    return data
+
+
 def _parse_sets(items: Sequence[str], config: str | None
                 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """--set key=value / --config FILE.yaml -> (protocol overrides, {method: {field: value}})."""
     pairs: list[tuple[str, Any]] = []
-    if config:
-        import yaml
-
-        path = Path(config)
-        if not path.exists():
-            raise UserError(f"config file {config} not found")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise UserError(f"{config} must hold a mapping of field: value")
-        for key, value in data.items():
-            if isinstance(value, dict):  # method: {field: value}
-                pairs += [(f"{key}.{k}", v) for k, v in value.items()]
-            else:
-                pairs.append((key, value))
+    for key, value in (_read_config(config) if config else {}).items():
+        if isinstance(value, dict):  # method: {field: value}
+            pairs += [(f"{key}.{k}", v) for k, v in value.items()]
+        else:
+            pairs.append((str(key), value))
     for item in items:
-        if "=" not in item:
+        if "=" not in item or not item.split("=", 1)[0].strip():
             raise UserError(f"--set expects key=value, got {item!r}")
         key, value = item.split("=", 1)
         pairs.append((key.strip(), value.strip()))
@@ -49,11 +62,46 @@ def _parse_sets(items: Sequence[str], config: str | None
     return protocol, methods
 
 
-def _int_list(text: str) -> list[int]:
+MAX_SEED = 2**32 - 1
+
+
+def _seeds(text: str) -> list[int]:
+    """Seeds from "0,1,2" or "0 1 2": integers in 0..2^32-1, at least one."""
     try:
-        return [int(s) for s in text.replace(",", " ").split()]
+        seeds = [int(s) for s in text.replace(",", " ").split()]
     except ValueError:
         raise UserError(f"seeds must be integers, got {text!r}") from None
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad or not seeds:
+        raise UserError(f"seeds must be integers in 0..{MAX_SEED}, got {text!r}")
+    return list(dict.fromkeys(seeds))
+
+
+def _slurm_parameters(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"--slurm is not valid JSON ({err.msg} at column {err.colno}); e.g. "
+                        f"--slurm '{{\"timeout_min\": 600, \"gpus_per_node\": 1}}'") from None
+    if not isinstance(params, dict):
+        raise UserError("--slurm must be a JSON object of submitit parameters, e.g. "
+                        "'{\"timeout_min\": 600}'")
+    return params
+
+
+def check_writable_dir(path: Path, flag: str) -> None:
+    """Create `path` if needed and prove it writable, or one line naming it and the fix."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a directory; pass a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".fairbench-write-test-"):
+            pass
+    except OSError as err:
+        raise UserError(f"{flag} {path} is not usable ({err.strerror or err}); pass a writable "
+                        f"directory") from None
 
 
 def _resolve_methods(spec: str) -> list[str]:
@@ -70,56 +118,85 @@ def _resolve_methods(spec: str) -> list[str]:
     return names
 
 
+def _preflight(waves: Sequence[Sequence[Any]], results: str) -> None:
+    """Before any work: refuse conflicting run directories; say what is reused and what is new
+    because its code changed."""
+    from benchmark.job import spec_of
+    from benchmark.records import compare_spec
+
+    jobs = [job for wave in waves for job in wave]
+    reused, changed = 0, []
+    for job in jobs:
+        verdict = compare_spec(job.paths(), spec_of(job)[0])
+        if verdict.action == "conflict":
+            raise UserError(f"{job.name}: {verdict.note}")
+        if verdict.action == "same" and job.paths().record.exists():
+            reused += 1
+        elif verdict.action == "set_aside":
+            changed.append(f"{job.name} ({verdict.note})")
+    print(f"fairbench: {len(jobs)} run(s) in {len(waves)} wave(s) -> {results}"
+          + (f"; {reused} already finished there: reused, not retrained (--results DIR starts "
+             f"afresh)" if reused else ""), file=sys.stderr)
+    if changed:
+        print(f"fairbench: {len(changed)} run(s) retrained because they ran with other code or "
+              f"had failed; their old files move to <method>/.superseded/ (use --results DIR to "
+              f"keep runs of different code apart): {'; '.join(changed)}", file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.datasets import DATASETS, default_data_dir
     from benchmark.launch import run_local, run_submitit
-    from benchmark.plan import plan
+    from benchmark.plan import check_overrides_used, plan, record_plan
 
+    # 1. every input is parsed and validated before any file or directory is written
     protocol_overrides, method_overrides = _parse_sets(args.set, args.config)
+    seeds = _seeds(args.seeds)
     methods = _resolve_methods(args.methods)
+    params = _slurm_parameters(args.slurm)
     info = DATASETS.get(args.dataset)
     if args.launcher == "local":  # cluster jobs check the device on their own node
         from benchmark.models import resolve_device
 
         resolve_device(args.device)
-    if info.check is not None and not args.download:  # missing data: stop before any work
-        info.check(Path(args.data_dir) if args.data_dir else default_data_dir())
     from benchmark.method import load_methods
 
     for m in method_overrides:
         load_methods().get(m)
-    waves = plan(dataset=args.dataset, preset=args.preset, methods=methods,
-                 seeds=_int_list(args.seeds), method_overrides=method_overrides,
-                 results=args.results, overrides=protocol_overrides, data_dir=args.data_dir,
-                 download=args.download, device=args.device, show_progress=not args.quiet)
-    for wave in waves:  # validate every job (names, hparams, protocol) before any work
-        for job in wave:
-            job.make_method()
-    n = sum(len(w) for w in waves)
-    finished = sum(job.paths().record.exists() for wave in waves for job in wave)
-    reused = (f"; {finished} already finished there: reused, not retrained (--results DIR "
-              f"starts afresh)" if finished else "")
-    print(f"fairbench: {n} run(s) in {len(waves)} wave(s) -> {args.results}{reused}",
-          file=sys.stderr)
+    waves = plan(dataset=args.dataset, preset=args.preset, methods=methods, seeds=seeds,
+                 method_overrides=method_overrides, results=args.results,
+                 overrides=protocol_overrides, data_dir=args.data_dir, download=args.download,
+                 device=args.device, show_progress=not args.quiet)
+    check_overrides_used(waves, method_overrides)
+    if info.check is not None and not args.download:  # missing data: stop before any work
+        info.check(Path(args.data_dir) if args.data_dir else default_data_dir())
+    check_writable_dir(Path(args.results), "--results")
+    _preflight(waves, args.results)
+    # 2. the work
+    record_plan(waves)
     t0 = time.perf_counter()
+
+    def error(job: Any, message: str) -> None:
+        print(f"error: {job.name}: {message}", file=sys.stderr)
+
+    def note(job: Any, message: str) -> None:
+        print(f"fairbench: {job.name}: {message}", file=sys.stderr)
+
     if args.launcher == "local":
-        failures = run_local(waves, on_error=lambda j, e: print(f"error: {j.name}: {e}",
-                                                                 file=sys.stderr))
+        failures = run_local(waves, on_error=error, on_note=note)
     else:
         cluster = "local" if args.launcher == "submitit-local" else None
-        params = json.loads(args.slurm) if args.slurm else {}
         failures = run_submitit(waves, Path(args.results) / ".submitit", cluster=cluster,
-                                parameters=params)
-        for job, err in failures:
-            print(f"error: {job.name}: {err}", file=sys.stderr)
+                                parameters=params, on_error=error)
     print(f"fairbench: finished in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if not args.no_report:
-        _report(args.results, args.dataset, args.preset, None, ("latex", "md", "csv"),
-                echo=True)
+        try:
+            _report(args.results, args.dataset, args.preset, None, ("latex", "md", "csv"),
+                    echo=True)
+        except UserError as err:  # e.g. every run failed: the failures below say why
+            print(f"error: report: {err}", file=sys.stderr)
     if failures:
         print(f"error: {len(failures)} run(s) failed: {', '.join(j.name for j, _ in failures)}"
-              f" (records of the others are kept; rerun the same command to retry)",
-              file=sys.stderr)
+              f" (the others' records are kept; `fairbench status` shows why)", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -136,6 +213,7 @@ def _report(results: str, dataset: str, preset: str, out: str | None,
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    _check_names(args.dataset, args.preset)
     formats = tuple(f for f in args.format.replace(",", " ").split())
     bad = [f for f in formats if f not in ("latex", "md", "csv")]
     if bad:
@@ -144,27 +222,47 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from benchmark.records import RunPaths, iter_run_dirs, read_json, read_jsonl, status
+def _check_names(dataset: str | None, preset: str | None) -> None:
+    """Unknown dataset or preset names: one line with the closest name, before reading files."""
+    from benchmark.datasets import DATASETS
+    from benchmark.protocols import get_protocol
 
-    rows = []
-    for d in iter_run_dirs(Path(args.results)):
-        paths = RunPaths(d)
-        spec = read_json(paths.spec)
-        if args.dataset and spec["dataset"] != args.dataset:
-            continue
-        epochs = len(read_jsonl(paths.log))
-        total = spec["protocol"]["epochs"]
-        own = total - (spec["warm_start"] or {}).get("epoch", 0)
-        rows.append((f"{spec['dataset']}/{spec['preset']}/{spec['method']}/seed{spec['seed']}",
-                     status(paths), f"{epochs}/{own}"))
+    if dataset:
+        DATASETS.get(dataset)
+        if preset:
+            get_protocol(dataset, preset)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from benchmark.plan import PLAN_FILE, read_plan
+    from benchmark.records import RunPaths, run_state
+
+    _check_names(args.dataset, args.preset)
+    results = Path(args.results)
+    if results.exists() and not results.is_dir():
+        raise UserError(f"--results {results} is a file, not a results directory")
+    rows: dict[tuple[str, str, str, int], tuple[str, str]] = {}
+    for run_dir in sorted(results.glob("*/*/*/seed*")):
+        seed = run_dir.name.removeprefix("seed")
+        if run_dir.is_dir() and seed.isdigit():
+            dataset, preset, method = run_dir.parts[-4:-1]
+            rows[(dataset, preset, method, int(seed))] = run_state(RunPaths(run_dir))
+    for plan_file in sorted(results.glob(f"*/*/{PLAN_FILE}")):
+        dataset, preset = plan_file.parts[-3:-1]
+        for run in read_plan(plan_file).values():
+            rows.setdefault((dataset, preset, run["method"], run["seed"]), ("not started", ""))
+    rows = {k: v for k, v in rows.items() if (not args.dataset or k[0] == args.dataset)
+            and (not args.preset or k[1] == args.preset)}
     if not rows:
         print(f"no runs under {args.results}")
         return 0
-    width = max(len(r[0]) for r in rows)
-    print(f"{'run':<{width}}  {'status':<12} epochs")
-    for run, st, ep in rows:
-        print(f"{run:<{width}}  {st:<12} {ep}")
+    names = {k: f"{k[0]}/{k[1]}/{k[2]}/seed{k[3]}" for k in rows}
+    width = max(len(n) for n in names.values())
+    print(f"{'run':<{width}}  {'status':<12} detail")
+    for key in sorted(rows):
+        state, detail = rows[key]
+        detail += "; rerun the command to resume" if state == "interrupted" else ""
+        print(f"{names[key]:<{width}}  {state:<12} {detail}".rstrip())
     return 0
 
 
@@ -219,6 +317,7 @@ def cmd_new_method(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fairbench", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="train and evaluate methods, then write the report")
@@ -253,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = sub.add_parser("status", help="list runs and their state")
     st.add_argument("--results", default=DEFAULT_RESULTS)
     st.add_argument("--dataset")
+    st.add_argument("--preset")
     st.set_defaults(func=cmd_status)
 
     ls = sub.add_parser("list", help="list methods, datasets, models or presets")
@@ -273,17 +373,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Errors are one line (exit 2 for bad input, 1 for anything else);
+    `--debug` shows the traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except UserError as err:
+        _debug(args)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `fairbench list presets | head`
+        sys.stderr.close()
+        return 0
+    except OSError as err:
+        _debug(args)
+        where = f": {err.filename}" if err.filename else ""
+        print(f"error: {err.strerror or err}{where} (check the path, free space and permissions; "
+              f"rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - a bug: one line, the traceback on request
+        _debug(args)
+        first = (str(err).strip().splitlines() or [""])[0]
+        print(f"error: internal error {type(err).__name__}: {first} (rerun with --debug for the "
+              f"traceback, and please report it)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; run the same command again to resume from the last checkpoint",
               file=sys.stderr)
         return 130
+
+
+def _debug(args: argparse.Namespace) -> None:
+    if getattr(args, "debug", False):
+        traceback.print_exc()
 
 
 if __name__ == "__main__":

@@ -1,18 +1,26 @@
-"""run_job: one (dataset, preset, method, seed) run, idempotent and resumable.
+"""run_job: one (dataset, preset, method, seed) run, idempotent, resumable, one writer.
 
-Train (or resume, or skip if trained), evaluate the best-on-validation and last checkpoints, and
-write record.json last. Running a finished job again does nothing.
+Under the run's lock: claim the directory (spec.json), train (or resume, or skip if trained),
+evaluate the best-on-validation and last checkpoints, and write record.json last. Running a
+finished job again does nothing; a failed one writes failed.json and is retried on a rerun.
+`fairbench eval` reuses `evaluate_checkpoint` and `write_record`.
 """
 
 from __future__ import annotations
 
+import platform
 import shutil
+import time
+import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.datasets.base import load_splits
-from benchmark.errors import UserError
+from torch import nn
+
+from benchmark.datasets.base import Splits, load_splits
+from benchmark.errors import RunFailed, UserError, warn
 from benchmark.evaluate import (
     EvalSet,
     Evaluator,
@@ -21,18 +29,22 @@ from benchmark.evaluate import (
     load_state,
     weights_digest,
 )
+from benchmark.lock import LockHeld, LockInfo, LockLost, RunLock
 from benchmark.method import Method, load_methods, make_method
 from benchmark.models import build_model, resolve_device
 from benchmark.protocols import Protocol, get_protocol
+from benchmark.provenance import code_digests
 from benchmark.records import (
     RunPaths,
     RunSpec,
     atomic_write_json,
+    atomic_write_text,
     claim_spec,
     environment,
     read_json,
     read_jsonl,
 )
+from benchmark.schema import EpochLog, Failure, RunRecord, SchemaError, TrainSummary
 from benchmark.train import Trainer
 
 CHECKPOINTS = ("best", "last")
@@ -54,6 +66,7 @@ class Job:
     keep_epochs: tuple[int, ...] = ()
     device: str | None = None
     show_progress: bool = True
+    base: str | None = None          # name of the job this one warm-starts from (set by plan)
 
     @property
     def name(self) -> str:
@@ -95,6 +108,8 @@ def base_job(job: Job, method: Method, protocol: Protocol) -> tuple[Job, int] | 
 
 
 def spec_of(job: Job) -> tuple[RunSpec, Method, Protocol, tuple[Job, int] | None]:
+    """The run's spec (settings, code digests, warm-start base key), its method, protocol and
+    warm-start base; every setting is validated here."""
     protocol = job.protocol()
     method = job.make_method()
     base = base_job(job, method, protocol)
@@ -103,64 +118,152 @@ def spec_of(job: Job) -> tuple[RunSpec, Method, Protocol, tuple[Job, int] | None
         base_spec = spec_of(base[0])[0]
         warm = {"method": base[0].method, "epoch": base[1], "run_key": base_spec.key}
     spec = RunSpec(job.method, job.dataset, job.preset, job.seed, protocol.as_dict(),
-                   method.hparams(), warm)
+                   method.hparams(), warm, code_digests(type(method)))
     return spec, method, protocol, base
 
 
-def run_job(job: Job) -> dict[str, Any]:
-    """Train and evaluate one run; returns its record. Idempotent and resumable."""
+def run_job(job: Job, *, block: bool = True,
+            on_wait: Callable[[LockInfo], None] | None = None) -> dict[str, Any]:
+    """Train and evaluate one run under its lock; returns its record. Idempotent and resumable.
+
+    block=False raises LockHeld when another live process holds the run. A run that goes wrong
+    writes failed.json (and error.txt for a crash) and re-raises; rerunning retries it.
+    """
     spec, method, protocol, base = spec_of(job)
     paths = job.paths()
-    if paths.spec.exists():
-        claim_spec(paths, spec)  # refuses to mix runs of different settings in one directory
-    if paths.record.exists():
-        return read_json(paths.record)
-    claim_spec(paths, spec)  # the run exists from now on (status/report list it if it fails)
-    warm_ckpt = None
-    if base is not None:
-        base_paths = base[0].paths()
-        warm_ckpt = base_paths.epoch_ckpt(base[1])
-        if not paths.ckpt.exists() and not warm_ckpt.exists():
-            if base_paths.done.exists() or base_paths.record.exists():
-                raise UserError(f"{base[0].name} finished without a checkpoint at epoch "
-                                f"{base[1]}; delete {base_paths.root} to retrain it, or set "
-                                f"{job.method}.begin_epoch to one it kept")
-            raise UserError(f"{job.name} warm-starts from {base[0].name}, which has not reached "
-                            f"epoch {base[1]}; run it first (`fairbench run` plans this for you)")
+    lock = RunLock(paths.root)
+    if block:
+        lock.wait(on_wait=on_wait)
+    elif (owner := lock.acquire()) is not None:
+        raise LockHeld(owner)
+    try:
+        note = claim_spec(paths, spec)
+        if note:
+            warn(f"{job.name}: {note}")
+        if paths.record.exists():
+            try:
+                return RunRecord.from_dict(read_json(paths.record)).as_dict()
+            except (UserError, SchemaError) as err:
+                warn(f"{paths.record} is damaged ({err}); rebuilding it from the run's files")
+        paths.failed.unlink(missing_ok=True)  # a rerun retries a failed run
+        try:
+            return _train_and_evaluate(job, spec, method, protocol, base, paths, lock)
+        except BaseException as err:
+            record_failure(paths, err)
+            raise
+    finally:
+        lock.release()
+
+
+def record_failure(paths: RunPaths, err: BaseException) -> None:
+    """failed.json (and error.txt with the traceback of a crash); best effort, never raises."""
+    if isinstance(err, KeyboardInterrupt | SystemExit | LockLost):
+        return  # not a failure of the run: resuming continues it
+    kind = "non-finite" if isinstance(err, RunFailed) else \
+        "setting" if isinstance(err, UserError) else "crash"
+    failure = Failure(reason=one_line(err), kind=kind, epoch=getattr(err, "epoch", None),
+                      batch=getattr(err, "batch", None), host=platform.node(), time=time.time())
+    try:
+        if kind == "crash":
+            atomic_write_text(paths.error, traceback.format_exc())
+            failure.traceback = paths.error.name
+        atomic_write_json(paths.failed, failure.as_dict())
+    except OSError:
+        pass  # e.g. the disk is full: the caller still reports the failure
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: the message of ours, type and first line of others."""
+    if isinstance(err, UserError | RunFailed):
+        return str(err)
+    first = (str(err).strip().splitlines() or [""])[0]
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
+
+
+def _check_warm_start(job: Job, base: tuple[Job, int] | None, paths: RunPaths) -> Path | None:
+    """The base's checkpoint this run starts from (None for a run from scratch)."""
+    if base is None:
+        return None
+    base_paths = base[0].paths()
+    warm_ckpt = base_paths.epoch_ckpt(base[1])
+    if not paths.ckpt.exists() and not warm_ckpt.exists():
+        if base_paths.done.exists() or base_paths.record.exists():
+            raise UserError(f"{base[0].name} finished without a checkpoint at epoch "
+                            f"{base[1]}; delete {base_paths.root} to retrain it, or set "
+                            f"{job.method}.begin_epoch to one it kept")
+        raise UserError(f"{job.name} warm-starts from {base[0].name}, which has not reached "
+                        f"epoch {base[1]}; run it first (`fairbench run` plans this for you)")
+    return warm_ckpt
+
+
+def load_data(job: Job, protocol: Protocol) -> Splits:
+    return load_splits(job.dataset, seed=job.seed, val_per_class=protocol.val_per_class,
+                       train_per_class=protocol.train_per_class,
+                       test_per_class=protocol.test_per_class,
+                       data_dir=Path(job.data_dir) if job.data_dir else None,
+                       download=job.download)
+
+
+def _train_and_evaluate(job: Job, spec: RunSpec, method: Method, protocol: Protocol,
+                        base: tuple[Job, int] | None, paths: RunPaths, lock: RunLock
+                        ) -> dict[str, Any]:
+    warm_ckpt = _check_warm_start(job, base, paths)
     device = resolve_device(job.device)
-    atomic_write_json(paths.env, environment(device))
-    splits = load_splits(job.dataset, seed=job.seed, val_per_class=protocol.val_per_class,
-                         train_per_class=protocol.train_per_class,
-                         test_per_class=protocol.test_per_class,
-                         data_dir=Path(job.data_dir) if job.data_dir else None,
-                         download=job.download)
+    env = environment(device)
+    atomic_write_json(paths.env, env)
+    splits = load_data(job, protocol)
     if not paths.done.exists():
         keep = default_keep_epochs(job.method, protocol) | set(job.keep_epochs)
+
+        def between_epochs(_epoch: int) -> None:
+            lock.check()  # LockLost if another process took the run over
+            lock.touch()
+
         Trainer(method=method, protocol=protocol, splits=splits, paths=paths, seed=job.seed,
                 device=device, keep_epochs=keep, warm_start_ckpt=warm_ckpt,
-                show_progress=job.show_progress).run()
-    train = read_json(paths.done)
+                show_progress=job.show_progress, after_epoch=between_epochs).run()
+    train = TrainSummary.from_dict(read_json(paths.done))
+    model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
     evaluator = Evaluator(protocol, device, show_progress=job.show_progress)
     data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
-    model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
     evals, eval_files = {}, {}
     for name in CHECKPOINTS:
         ckpt = load_state(getattr(paths, name))
         model.load_state_dict(ckpt["model"])
-        key = eval_key(protocol, weights_digest(model))
-        out = paths.eval_dir / f"{name}-{key}.json"
-        twin = next((p for p in paths.eval_dir.glob(f"*-{key}.json") if p != out), None)
-        if not out.exists() and twin is not None and "autoattack" in read_json(twin)["attacks"]:
-            shutil.copyfile(twin, out)  # identical weights (best == last): evaluate once
-        result = evaluator.evaluate(model, data, out)
-        evals[name] = {**result["attacks"], "epoch": ckpt.get("epoch"),
-                       "seconds": result["seconds"]}
-        eval_files[name] = str(out.relative_to(paths.root))
-    record = {
-        **spec.as_dict(), "classes": list(splits.info.classes),
-        **{k: v for k, v in read_json(paths.env).items() if k.startswith("git_")},
-        "env": read_json(paths.env), "train": train, "eval": evals, "eval_files": eval_files,
-        "eval_settings": eval_settings(protocol), "history": read_jsonl(paths.log),
-    }
-    atomic_write_json(paths.record, record)
-    return record
+        evals[name], eval_files[name] = evaluate_checkpoint(evaluator, model, data, paths, name,
+                                                            ckpt.get("epoch"))
+    history = [EpochLog.from_dict(line).as_dict() for line in read_jsonl(paths.log)]
+    return write_record(paths, spec, splits.info.classes, env, train, evals, eval_files,
+                        protocol, history)
+
+
+def evaluate_checkpoint(evaluator: Evaluator, model: nn.Module, data: EvalSet, paths: RunPaths,
+                        name: str, epoch: int | None) -> tuple[dict[str, Any], str]:
+    """Evaluate one model into eval/<name>-<eval key>.json (reusing an identical twin's file);
+    returns the record's eval entry and the file's path relative to the run."""
+    key = eval_key(evaluator.protocol, weights_digest(model))
+    out = paths.eval_dir / f"{name}-{key}.json"
+    twin = next((p for p in paths.eval_dir.glob(f"*-{key}.json") if p != out), None)
+    if not out.exists() and twin is not None:
+        try:
+            if "autoattack" in read_json(twin)["attacks"]:
+                shutil.copyfile(twin, out)  # identical weights (best == last): evaluate once
+        except (UserError, KeyError, TypeError):
+            pass  # a damaged twin: evaluate afresh
+    result = evaluator.evaluate(model, data, out)
+    entry = {**result["attacks"], "epoch": epoch, "seconds": result["seconds"]}
+    return entry, str(out.relative_to(paths.root))
+
+
+def write_record(paths: RunPaths, spec: RunSpec, classes: Sequence[str], env: dict[str, Any],
+                 train: TrainSummary, evals: dict[str, Any], eval_files: dict[str, str],
+                 protocol: Protocol, history: list[dict[str, Any]],
+                 source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Build record.json from its parts (the one place a record is made) and write it last."""
+    record = RunRecord(
+        **{k: v for k, v in spec.as_dict().items() if k != "schema"}, schema=spec.schema,
+        classes=list(classes), env=env, train=train.as_dict(), eval=evals,
+        eval_files=eval_files, eval_settings=eval_settings(protocol), history=history,
+        git_commit=env.get("git_commit"), git_dirty=env.get("git_dirty"), source=source)
+    atomic_write_json(paths.record, record.as_dict())
+    return record.as_dict()

@@ -1,8 +1,10 @@
 """Launchers: run planned jobs locally in sequence, or through submitit (SLURM or local).
 
-Jobs of one wave are independent; a wave starts when the previous one has finished. With
-submitit each wave is one job array; on SLURM a timed-out job is requeued and resumes from its
-last checkpoint (run_job is idempotent).
+Jobs of one wave are independent; a wave starts when the previous one has finished. Both
+launchers follow the same rules: a failed run does not stop the others, the dependents of a
+failed base (`job.base`, resolved in the plan) are skipped, and a run held by another live
+launcher (its lock) is not run twice. With submitit each wave is one job array; on SLURM a
+timed-out job is requeued and resumes from its last checkpoint (run_job is idempotent).
 """
 
 from __future__ import annotations
@@ -13,56 +15,93 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.errors import UserError
-from benchmark.job import Job, base_job, run_job
+from benchmark.errors import RunFailed, UserError
+from benchmark.job import Job, one_line, run_job
+from benchmark.lock import LockHeld
+
+Report = Callable[[Job, str], None]
 
 
-def run_local(waves: Sequence[Sequence[Job]], on_error: Callable[[Job, str], None] | None = None
-              ) -> list[tuple[Job, str]]:
-    """Run every job in this process; a failed job does not stop the others (except its
-    dependents). Returns the (job, error) failures."""
+def failure_message(job: Job, err: BaseException) -> str:
+    """One line saying what went wrong in a run and what to do about it."""
+    if isinstance(err, UserError):
+        return str(err)
+    if isinstance(err, RunFailed):
+        return f"failed: {err} (recorded in {job.paths().failed}; the run gives no numbers)"
+    if isinstance(err, OSError):
+        where = f" ({err.filename})" if err.filename else ""
+        return (f"{type(err).__name__}: {err.strerror or err}{where}; fix the disk or "
+                f"permissions (or pass --results DIR elsewhere), then rerun to resume")
+    return (f"{one_line(err)} (traceback in {job.paths().error}; rerun the same command to "
+            f"resume)")
+
+
+def _skip_reason(job: Job, failed: set[str]) -> str | None:
+    if job.base is not None and job.base in failed:
+        return f"not run: its warm start {job.base} failed"
+    return None
+
+
+def run_local(waves: Sequence[Sequence[Job]], on_error: Report | None = None,
+              on_note: Report | None = None) -> list[tuple[Job, str]]:
+    """Run every job in this process; returns the (job, error) failures.
+
+    Runs held by another live launcher are deferred to the end of their wave, then waited for
+    (when the holder finishes, its record is reused; if it died, this launcher takes over).
+    """
     failures: list[tuple[Job, str]] = []
-    failed_methods: set[tuple[str, int]] = set()
+    failed: set[str] = set()
 
     def fail(job: Job, message: str) -> None:
         failures.append((job, message))
-        failed_methods.add((job.method, job.seed))
+        failed.add(job.name)
         if on_error:
             on_error(job, message)
 
+    def note(job: Job, message: str) -> None:
+        if on_note:
+            on_note(job, message)
+
+    def attempt(job: Job, block: bool) -> bool:
+        """Run one job; False if it is held by another launcher (block=False only)."""
+        try:
+            run_job(job, block=block,
+                    on_wait=lambda owner: note(job, f"waiting for {owner.describe()}"))
+        except LockHeld as held:
+            note(job, f"held by {held.owner.describe()}; running the others first")
+            return False
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # noqa: BLE001 - a failed run must not stop the rest
+            fail(job, failure_message(job, err))
+        return True
+
     for wave in waves:
+        deferred = []
         for job in wave:
-            base = base_job(job, job.make_method(), job.protocol())
-            if base is not None and (base[0].method, job.seed) in failed_methods:
-                fail(job, f"not run: its warm start {base[0].name} failed")
-                continue
-            try:
-                run_job(job)
-            except UserError as err:
-                fail(job, str(err))
-            except Exception as err:  # noqa: BLE001 - a crash in one run must not stop the rest
-                log = job.paths().root / "error.txt"
-                log.parent.mkdir(parents=True, exist_ok=True)
-                log.write_text(traceback.format_exc())
-                first = (str(err).strip().splitlines() or [""])[0]
-                fail(job, f"{type(err).__name__}: {first} (traceback in {log}; rerun the same "
-                          f"command to resume)")
+            reason = _skip_reason(job, failed)
+            if reason:
+                fail(job, reason)
+            elif not attempt(job, block=False):
+                deferred.append(job)
+        for job in deferred:
+            attempt(job, block=True)
     return failures
 
 
 def _last_error_line(text: str) -> str:
     """The remote exception's own line ("...UserError: message") from submitit's report."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception|Interrupt)\b", ln)]
+    errors = [ln for ln in lines if re.match(r"^[\w.]*(Error|Exception|Interrupt|Failed)\b", ln)]
     line = errors[-1] if errors else (lines[-1] if lines else "")
-    return line.split("UserError: ", 1)[-1]
+    return re.sub(r"^[\w.]*(UserError|RunFailed): ", "", line)
 
 
 class _Checkpointable:
     """submitit callable whose `checkpoint` resubmits the same job on preemption/timeout."""
 
     def __call__(self, job: Job) -> str:
-        run_job(job)
+        run_job(job)  # waits for a run held by another live launcher
         return job.name
 
     def checkpoint(self, job: Job) -> Any:
@@ -72,7 +111,8 @@ class _Checkpointable:
 
 
 def run_submitit(waves: Sequence[Sequence[Job]], folder: Path, *, cluster: str | None = None,
-                 parameters: dict[str, Any] | None = None) -> list[tuple[Job, str]]:
+                 parameters: dict[str, Any] | None = None,
+                 on_error: Report | None = None) -> list[tuple[Job, str]]:
     """Submit each wave as a job array and wait for it. cluster=None lets submitit pick SLURM
     when available; cluster="local" runs the same code in local subprocesses (used by tests)."""
     import submitit
@@ -80,12 +120,29 @@ def run_submitit(waves: Sequence[Sequence[Job]], folder: Path, *, cluster: str |
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     executor.update_parameters(**(parameters or {}))
     failures: list[tuple[Job, str]] = []
+    failed: set[str] = set()
+
+    def fail(job: Job, message: str) -> None:
+        failures.append((job, message))
+        failed.add(job.name)
+        if on_error:
+            on_error(job, message)
+
     for wave in waves:
+        runnable = []
+        for job in wave:
+            reason = _skip_reason(job, failed)
+            if reason:
+                fail(job, reason)
+            else:
+                runnable.append(job)
+        if not runnable:
+            continue
         with executor.batch():
-            handles = [(job, executor.submit(_Checkpointable(), job)) for job in wave]
+            handles = [(job, executor.submit(_Checkpointable(), job)) for job in runnable]
         for job, handle in handles:
             try:
                 handle.result()
             except Exception as err:  # noqa: BLE001 - report every failed job, keep going
-                failures.append((job, _last_error_line(str(err)) or traceback.format_exc(1)))
+                fail(job, _last_error_line(str(err)) or traceback.format_exc(1))
     return failures

@@ -20,6 +20,7 @@ from benchmark.datasets.base import TensorLoader
 from benchmark.errors import UserError
 from benchmark.protocols import Protocol
 from benchmark.registry import Registry
+from benchmark.settings import validate_settings
 
 
 @dataclass
@@ -77,6 +78,10 @@ class Method:
         """The training loss of one batch (model in train mode); None skips the update."""
         raise NotImplementedError
 
+    def validate(self, protocol: Protocol) -> None:
+        """Checks across hyperparameters and the protocol (raise UserError); ranges of single
+        fields are declared with `setting(...)` and checked before this."""
+
     def warm_start(self, protocol: Protocol) -> tuple[str, int] | None:
         """(base method, epoch) this method starts from, or None to train from scratch."""
         if self.warm_start_base is None:
@@ -130,7 +135,7 @@ def load_methods() -> Registry[type[Method]]:
 
 def make_method(name: str, protocol: Protocol, overrides: dict[str, Any] | None = None) -> Method:
     """Instantiate a method with preset defaults, then user overrides (coerced to the declared
-    field types)."""
+    field types), and check every declared range and the method's own `validate`."""
     cls = load_methods().get(name)
     types = field_types(cls)
     values: dict[str, Any] = {}
@@ -140,4 +145,7 @@ def make_method(name: str, protocol: Protocol, overrides: dict[str, Any] | None 
                 raise UserError(f"method {name} has no hyperparameter {key!r}; it has: "
                                 f"{', '.join(types) or 'none'}")
             values[key] = coerce(value, types[key], f"{name}.{key}")
-    return cls(**values)
+    method = cls(**values)
+    validate_settings(method, prefix=f"{name}.")
+    method.validate(protocol)
+    return method

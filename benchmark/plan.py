@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from benchmark.errors import UserError
 from benchmark.job import Job, base_job
+from benchmark.records import atomic_write_json
+
+PLAN_FILE = "plan.json"
 
 
 def plan(*, dataset: str, preset: str, methods: Sequence[str], seeds: Sequence[int],
@@ -34,6 +39,7 @@ def plan(*, dataset: str, preset: str, methods: Sequence[str], seeds: Sequence[i
         level = 0
         if base is not None:
             level = add(base[0]) + 1
+            job = replace(job, base=base[0].name)  # resolved once: launchers read job.base
         jobs[key], depth[key] = job, level
         return level
 
@@ -44,3 +50,50 @@ def plan(*, dataset: str, preset: str, methods: Sequence[str], seeds: Sequence[i
     for key, job in jobs.items():
         waves[depth[key]].append(job)
     return waves
+
+
+def plan_path(results: Path, dataset: str, preset: str) -> Path:
+    return Path(results) / dataset / preset / PLAN_FILE
+
+
+def record_plan(waves: Sequence[Sequence[Job]]) -> None:
+    """Add the planned runs to <results>/<dataset>/<preset>/plan.json (merged with earlier
+    launches), so `status` and the report list runs that have not started yet."""
+    by_file: dict[Path, list[Job]] = {}
+    for job in (j for wave in waves for j in wave):
+        by_file.setdefault(plan_path(Path(job.results), job.dataset, job.preset), []).append(job)
+    for path, jobs in by_file.items():
+        runs = read_plan(path)
+        runs.update({f"{j.method}/seed{j.seed}": {"method": j.method, "seed": j.seed}
+                     for j in jobs})
+        atomic_write_json(path, {"runs": dict(sorted(runs.items()))})
+
+
+def read_plan(path: Path) -> dict[str, dict[str, Any]]:
+    """{"method/seed<k>": {"method", "seed"}} planned in `path` (empty if none or damaged)."""
+    import json
+
+    try:
+        runs = json.loads(Path(path).read_text())["runs"]
+        return {k: {"method": str(v["method"]), "seed": int(v["seed"])} for k, v in runs.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def planned_runs(results: Path, dataset: str, preset: str) -> dict[str, set[int]]:
+    """method -> planned seeds of one dataset/preset."""
+    out: dict[str, set[int]] = {}
+    for run in read_plan(plan_path(results, dataset, preset)).values():
+        out.setdefault(run["method"], set()).add(run["seed"])
+    return out
+
+
+def check_overrides_used(waves: Sequence[Sequence[Job]],
+                         method_overrides: dict[str, dict[str, Any]]) -> None:
+    """A --set METHOD.FIELD for a method that is not planned is an error (likely a typo)."""
+    planned = {job.method for wave in waves for job in wave}
+    unused = sorted(set(method_overrides) - planned)
+    if unused:
+        raise UserError(f"--set {unused[0]}.{next(iter(method_overrides[unused[0]]))} is for a "
+                        f"method that is not being run (running: {', '.join(sorted(planned))}); "
+                        f"add it to --methods or drop the setting")

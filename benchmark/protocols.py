@@ -13,8 +13,10 @@ from typing import Any
 from benchmark.coerce import coerce, field_types
 from benchmark.errors import UserError
 from benchmark.registry import Registry
+from benchmark.settings import milestones_rule, setting, validate_settings
 
 AA_VERSIONS = ("standard", "plus", "rand", "custom")
+SELECT_ON = ("robust_avg", "robust_worst")
 AA_ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
 
 
@@ -26,34 +28,35 @@ class Protocol:
     preset: str
     model: str
     # data
-    val_per_class: int
-    train_per_class: int | None = None      # class-balanced training subset (None: all)
-    test_per_class: int | None = None       # clean / PGD-20 / CW evaluation points per class
+    val_per_class: int = setting(100, ge=1)
+    train_per_class: int | None = setting(None, ge=1)  # class-balanced training subset (None: all)
+    test_per_class: int | None = setting(None, ge=1)   # clean / PGD-20 / CW points per class
     # optimisation (schedule per epoch: lr * factor from each milestone epoch on)
-    epochs: int = 120
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_milestones: tuple[tuple[int, float], ...] = ((60, 0.1), (90, 0.01), (110, 0.005))
-    finetune_lr: float | None = None        # fine-tuning methods (FRL) train at this constant lr
+    epochs: int = setting(120, ge=1)
+    batch_size: int = setting(128, ge=1)
+    lr: float = setting(0.1, gt=0)
+    momentum: float = setting(0.9, ge=0, lt=1)
+    weight_decay: float = setting(5e-4, ge=0)
+    lr_milestones: tuple[tuple[int, float], ...] = setting(
+        ((60, 0.1), (90, 0.01), (110, 0.005)), rule=milestones_rule)
+    finetune_lr: float | None = setting(None, gt=0)  # fine-tuning methods (FRL): constant lr
     # threat model and training attack
-    eps: float = 8 / 255
-    alpha: float = 2 / 255
-    train_steps: int = 10
+    eps: float = setting(8 / 255, gt=0, le=1)
+    alpha: float = setting(2 / 255, gt=0, le=1)
+    train_steps: int = setting(10, ge=1)
     # checkpoint selection on the validation split
-    val_steps: int = 10                     # PGD steps of the validation attack
-    select_on: str = "robust_avg"           # robust_avg | robust_worst
+    val_steps: int = setting(10, ge=1)                 # PGD steps of the validation attack
+    select_on: str = setting("robust_avg", choices=SELECT_ON)
     # evaluation
-    eval_pgd_steps: int = 20
-    eval_cw_steps: int = 30
-    aa_version: str = "standard"
-    aa_attacks: tuple[str, ...] = ()        # only for aa_version="custom"
-    aa_per_class: int | None = None         # AutoAttack points per class (None: all evaluated)
-    aa_restarts: int = 1                    # APGD restarts for aa_version="custom"
-    aa_targets: int = 9                     # APGD-T / FAB-T target classes for "custom"
-    aa_iters: int = 100                     # APGD iterations for "custom"
-    eval_batch_size: int = 256
+    eval_pgd_steps: int = setting(20, ge=1)
+    eval_cw_steps: int = setting(30, ge=1)
+    aa_version: str = setting("standard", choices=AA_VERSIONS)
+    aa_attacks: tuple[str, ...] = setting((), choices=AA_ATTACKS)  # for aa_version="custom"
+    aa_per_class: int | None = setting(None, ge=1)  # AutoAttack points per class (None: all)
+    aa_restarts: int = setting(1, ge=1)             # APGD restarts for aa_version="custom"
+    aa_targets: int = setting(9, ge=1)              # APGD-T / FAB-T target classes for "custom"
+    aa_iters: int = setting(100, ge=1)              # APGD iterations for "custom"
+    eval_batch_size: int = setting(256, ge=1)
     # speed paths (all off by default; see README)
     amp: bool = False                       # bf16 autocast for training forward passes
     channels_last: bool = False
@@ -82,19 +85,18 @@ class Protocol:
         return d
 
     def validate(self) -> Protocol:
-        if self.aa_version not in AA_VERSIONS:
-            raise UserError(f"unknown AutoAttack version {self.aa_version!r}; use one of "
-                            f"{', '.join(AA_VERSIONS)}")
-        bad = [a for a in self.aa_attacks if a not in AA_ATTACKS]
-        if bad:
-            raise UserError(f"unknown AutoAttack attack(s) {bad}; use {', '.join(AA_ATTACKS)}")
+        """Every declared field range, then the checks across fields; UserError if any fails."""
+        validate_settings(self)
         if self.aa_version == "custom" and not self.aa_attacks:
             raise UserError("aa_version=custom needs aa_attacks, "
                             "e.g. --set aa_attacks=apgd-ce,apgd-t")
-        if self.select_on not in ("robust_avg", "robust_worst"):
-            raise UserError("select_on must be robust_avg or robust_worst")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise UserError("epochs and batch_size must be positive")
+        return self
+
+    def validate_for(self, num_classes: int) -> Protocol:
+        """Checks that need the dataset: target classes exist."""
+        if self.aa_version == "custom" and self.aa_targets > num_classes - 1:
+            raise UserError(f"aa_targets={self.aa_targets} must be <= {num_classes - 1} (the "
+                            f"other classes of {self.dataset}); fix with --set aa_targets=N")
         return self
 
 
@@ -138,4 +140,6 @@ def get_protocol(dataset: str, preset: str, overrides: dict[str, Any] | None = N
     from benchmark.models import MODELS
 
     MODELS.get(protocol.model)  # unknown model: one-line error before any work
-    return protocol
+    from benchmark.datasets import DATASETS
+
+    return protocol.validate_for(DATASETS.get(dataset).num_classes)

@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -15,10 +14,12 @@ from typing import Any
 
 import torch
 
-from benchmark.errors import UserError
+from benchmark.errors import UserError, warn
+from benchmark.lock import LOCK_FILE, is_live, read_lock
+from benchmark.provenance import changed_files, git_state
+from benchmark.schema import Failure, RunRecord, SchemaError
 
-SCHEMA_VERSION = 1
-REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_VERSION = 2  # 2: code digests in the spec, method logs under "method", failed.json
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class RunSpec:
     protocol: dict[str, Any]
     hparams: dict[str, Any]
     warm_start: dict[str, Any] | None = None   # {"method", "epoch", "run_key"} of the base
+    code: dict[str, str] = field(default_factory=dict)  # {file: digest} (provenance.py)
     schema: int = SCHEMA_VERSION
 
     @property
@@ -55,7 +57,8 @@ class RunPaths:
     files: dict[str, str] = field(default_factory=lambda: {
         "spec": "spec.json", "env": "env.json", "log": "train.jsonl", "ckpt": "ckpt_last.pt",
         "best": "model_best.pt", "last": "model_last.pt", "record": "record.json",
-        "done": "train_done.json",
+        "done": "train_done.json", "prev": "ckpt_prev.pt", "failed": "failed.json",
+        "error": "error.txt",
     })
 
     @classmethod
@@ -78,13 +81,26 @@ class RunPaths:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Write through a temp file and rename; on any error the temp file is removed and the old
+    file is left as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: str | Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -95,8 +111,12 @@ def atomic_torch_save(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     os.close(fd)
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
 
 
 def _json_default(obj: Any) -> Any:
@@ -110,29 +130,29 @@ def _json_default(obj: Any) -> Any:
 def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as err:
-        raise UserError(f"{path} is not valid JSON ({err.msg}); delete it to recompute") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path} is damaged (not valid JSON: {err}); delete it to recompute"
+                        ) from None
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
+def read_jsonl(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+    """The JSON lines of `path`. A half-written last line (a kill mid-write) is dropped, with a
+    warning when `repair` is set; a damaged line before it is a UserError."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def git_state() -> dict[str, Any]:
-    """Commit and dirty flag of the code that ran (None outside a git checkout)."""
-    def git(*args: str) -> str | None:
+    lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    out = []
+    for i, line in enumerate(lines):
         try:
-            out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
-                                 timeout=10)
-            return out.stdout.strip() if out.returncode == 0 else None
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-
-    commit = git("rev-parse", "HEAD")
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"git_commit": commit, "git_dirty": bool(status) if status is not None else None}
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i < len(lines) - 1:
+                raise UserError(f"{path} is damaged at line {i + 1}; delete the run directory "
+                                f"to retrain it") from None
+            if repair:
+                warn(f"{path}: dropped a half-written last line (the run was stopped while "
+                     f"writing it)")
+    return out
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -150,30 +170,124 @@ def environment(device: torch.device) -> dict[str, Any]:
             "python": platform.python_version()}
 
 
-def status(paths: RunPaths) -> str:
-    """not started | training | trained | evaluated, derived from the files alone."""
-    if paths.record.exists():
-        return "evaluated"
-    if paths.done.exists():
-        return "trained"
-    if paths.spec.exists():
-        return "training"
-    return "not started"
-
-
 def iter_run_dirs(results: Path) -> Iterator[Path]:
     """Every run directory (one holding spec.json) under `results`."""
     yield from sorted(p.parent for p in Path(results).glob("*/*/*/seed*/spec.json"))
 
 
-def claim_spec(paths: RunPaths, spec: RunSpec) -> None:
-    """Write spec.json, or check that an existing one describes the same run."""
-    if paths.spec.exists():
-        old = read_json(paths.spec)
-        if old.get("run_key") != spec.key:
-            raise UserError(
-                f"{paths.root} holds a run with other settings (run key {old.get('run_key')} != "
-                f"{spec.key}); use --results DIR for the new settings, or delete that directory"
-            )
-        return
+def has_progress(paths: RunPaths) -> bool:
+    """Whether a run directory holds anything computed (a checkpoint, a model or a record)."""
+    return any(p.exists() for p in (paths.ckpt, paths.prev, paths.done, paths.record,
+                                    paths.best)) or any(paths.root.glob("ckpt_epoch*.pt"))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with an existing run directory for a new spec."""
+
+    action: str              # new | same | replace | set_aside | conflict
+    note: str = ""           # why (changed files, failed, ...), for the user
+
+
+def compare_spec(paths: RunPaths, spec: RunSpec) -> Verdict:
+    """Decide how a run directory relates to `spec`, from its files alone.
+
+    same: the same run (resume or reuse). replace: nothing computed there, or the old spec is
+    unreadable and nothing was computed. set_aside: the old run failed, or its code changed (the
+    old results are moved aside, never reused). conflict: a finished or progressing run of other
+    settings (the user must choose another --results or delete it).
+    """
+    if not paths.spec.exists():
+        return Verdict("new")
+    try:
+        old = json.loads(paths.spec.read_text())
+        old_key = old["run_key"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        if has_progress(paths):
+            return Verdict("conflict", f"{paths.spec} is damaged; delete {paths.root} to retrain")
+        return Verdict("replace", "damaged spec.json, nothing computed")
+    if old_key == spec.key:
+        return Verdict("same")
+    if not has_progress(paths):
+        return Verdict("replace", "nothing computed yet")
+    if paths.failed.exists():
+        return Verdict("set_aside", "the old run had failed")
+    new = spec.as_dict()
+    same_settings = all(old.get(k) == new.get(k) for k in ("protocol", "hparams", "seed"))
+    old_warm = {k: v for k, v in (old.get("warm_start") or {}).items() if k != "run_key"}
+    new_warm = {k: v for k, v in (spec.warm_start or {}).items() if k != "run_key"}
+    if same_settings and old_warm == new_warm:
+        files = changed_files(old.get("code"), spec.code)
+        if files:
+            shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3
+                                            else "")
+            return Verdict("set_aside", f"code changed: {shown}")
+        return Verdict("set_aside", "its warm-start base's code changed")
+    return Verdict("conflict", f"{paths.root} holds a run with other settings (run key "
+                               f"{old_key} != {spec.key}); use --results DIR for the new "
+                               f"settings, or delete that directory")
+
+
+def set_aside(paths: RunPaths, why: str) -> Path:
+    """Move a run directory's files (not its lock) to <method>/.superseded/seed<k>-<old key>/."""
+    try:
+        old_key = json.loads(paths.spec.read_text()).get("run_key", "unknown")
+    except (OSError, ValueError, AttributeError):
+        old_key = "unknown"
+    target = paths.root.parent / ".superseded" / f"{paths.root.name}-{old_key}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = target.with_name(f"{paths.root.name}-{old_key}-{n}")
+    target.mkdir(parents=True)
+    for entry in paths.root.iterdir():
+        if entry.name != LOCK_FILE:
+            os.replace(entry, target / entry.name)
+    (target / "superseded.txt").write_text(why + "\n")
+    return target
+
+
+def claim_spec(paths: RunPaths, spec: RunSpec) -> str:
+    """Make `paths` hold `spec`'s run (caller holds the run lock). Returns a note when an older
+    run was replaced or set aside; UserError on a conflict."""
+    verdict = compare_spec(paths, spec)
+    if verdict.action == "conflict":
+        raise UserError(verdict.note)
+    if verdict.action == "same":
+        return ""
+    note = ""
+    if verdict.action == "set_aside":
+        note = f"older run moved to {set_aside(paths, verdict.note)} ({verdict.note})"
+    elif verdict.action == "replace":
+        for entry in paths.root.iterdir():
+            if entry.is_file() and entry.name != LOCK_FILE:
+                entry.unlink()
     atomic_write_json(paths.spec, spec.as_dict())
+    return note
+
+
+def run_state(paths: RunPaths) -> tuple[str, str]:
+    """(state, detail) of a run directory, from its files alone: not started | training |
+    interrupted | failed | trained | evaluated | damaged."""
+    try:
+        if paths.record.exists():
+            RunRecord.from_dict(read_json(paths.record))
+            return "evaluated", ""
+        if not paths.spec.exists():
+            return "not started", ""
+        spec = read_json(paths.spec)
+        if paths.failed.exists():
+            failure = Failure.from_dict(read_json(paths.failed))
+            return "failed", failure.describe()
+        epochs = len(read_jsonl(paths.log))
+    except (UserError, SchemaError) as err:
+        return "damaged", str(err)
+    if paths.done.exists():
+        return "trained", "not evaluated"
+    total = (spec.get("protocol") or {}).get("epochs")
+    begin = (spec.get("warm_start") or {}).get("epoch", 0) or 0
+    progress = f"epoch {epochs}/{total - begin}" if isinstance(total, int) else f"{epochs} epochs"
+    owner = read_lock(paths.root)
+    if owner is not None and is_live(owner):
+        return "training", f"{progress}, {owner.describe()}"
+    return "interrupted", progress

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import inspect
+import reprlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from benchmark.errors import UserError
 
 T = TypeVar("T")
+
+
+def origin(obj: object) -> str:
+    """Where `obj` is defined: its source file (relative to the cwd if under it), else its repr."""
+    try:
+        path = Path(inspect.getfile(obj)).resolve()  # type: ignore[arg-type]
+    except TypeError:  # instances and builtins have no file
+        return reprlib.repr(obj)
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
 
 
 class Registry(Generic[T]):
@@ -29,9 +41,10 @@ class Registry(Generic[T]):
         return decorate
 
     def add(self, name: str, obj: T) -> None:
+        """Register `obj` as `name`; another object under the same name is a one-line UserError."""
         if name in self._items and self._items[name] is not obj:
-            raise ValueError(f"duplicate {self.kind} name {name!r}: "
-                             f"{obj!r} and {self._items[name]!r}")
+            raise UserError(f"duplicate {self.kind} name {name!r}: {origin(self._items[name])} and "
+                            f"{origin(obj)}; rename one")
         self._items[name] = obj
 
     def get(self, name: str) -> T:

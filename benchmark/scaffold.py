@@ -39,16 +39,32 @@ class {cls}(Method):
 '''
 
 
+def _check_directory(directory: Path) -> None:
+    """One-line UserError unless `directory` is an existing directory."""
+    if not directory.exists():
+        raise UserError(f"directory {directory} does not exist; create it or pass --dir DIR")
+    if not directory.is_dir():
+        raise UserError(f"{directory} is not a directory; pass a directory with --dir DIR")
+
+
 def write_template(name: str, directory: Path) -> Path:
+    """Write the method template for `name` into `directory`; bad input is a one-line UserError."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
         raise UserError(f"method name {name!r} must be a lowercase identifier like my_method")
+    directory = Path(directory)
+    _check_directory(directory)
     from benchmark.method import load_methods
 
     if name in load_methods():
         raise UserError(f"a method named {name!r} exists already; pick another name")
-    path = Path(directory) / f"{name}.py"
+    path = directory / f"{name}.py"
     if path.exists():
         raise UserError(f"{path} exists; pick another name or edit that file")
     cls = "".join(part.capitalize() for part in name.split("_"))
-    path.write_text(TEMPLATE.format(name=name, cls=cls, title=name.replace("_", " ").upper()))
+    try:
+        path.write_text(TEMPLATE.format(name=name, cls=cls, title=name.replace("_", " ").upper()))
+    except OSError as err:
+        raise UserError(f"cannot write {path} ({err.strerror or type(err).__name__}); "
+                        f"make {directory} writable or pass another directory with --dir DIR"
+                        ) from None
     return path

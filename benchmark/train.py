@@ -10,7 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,13 +23,20 @@ from tqdm.auto import tqdm
 
 from benchmark.attacks import PassCounter
 from benchmark.datasets.base import Splits, TensorLoader
-from benchmark.errors import UserError
+from benchmark.errors import RunFailed, UserError, warn
 from benchmark.evaluate import load_state, pgd_predictions, predict
 from benchmark.method import Method, TrainContext
 from benchmark.metrics import evaluate_predictions
 from benchmark.models import build_model
 from benchmark.protocols import Protocol
-from benchmark.records import RunPaths, atomic_torch_save, atomic_write_json, read_jsonl
+from benchmark.records import (
+    RunPaths,
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+    read_jsonl,
+)
+from benchmark.schema import EpochLog, TrainSummary
 
 
 @dataclass
@@ -63,12 +72,14 @@ class Trainer:
 
     def __init__(self, *, method: Method, protocol: Protocol, splits: Splits, paths: RunPaths,
                  seed: int, device: torch.device, keep_epochs: set[int] | None = None,
-                 warm_start_ckpt: Path | None = None, show_progress: bool = True) -> None:
+                 warm_start_ckpt: Path | None = None, show_progress: bool = True,
+                 after_epoch: Callable[[int], None] | None = None) -> None:
         self.method, self.protocol, self.splits, self.paths = method, protocol, splits, paths
         self.seed, self.device = seed, device
         self.keep_epochs = set(keep_epochs or ())
         self.warm_start_ckpt = warm_start_ckpt
         self.show_progress = show_progress
+        self.after_epoch = after_epoch  # e.g. the run lock's heartbeat and ownership check
         info = splits.info
         torch.manual_seed(seed)
         self.model = build_model(protocol.model, info.num_classes, info.shape).to(device)
@@ -102,22 +113,36 @@ class Trainer:
                 "passes": saved.forward + saved.backward + saved.warm.get("passes", 0),
                 "epochs": saved.epoch})
 
-    def _load(self, path: Path) -> dict[str, Any]:
-        try:
-            return load_state(path)
-        except Exception as err:  # noqa: BLE001
-            raise UserError(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); "
-                            f"delete it to restart from the previous state") from None
+    def _own_checkpoints(self) -> list[Path]:
+        """This run's checkpoints, newest first: last, the one before it, then kept epochs."""
+        kept = sorted(self.paths.root.glob("ckpt_epoch*.pt"),
+                      key=lambda p: int(p.stem.removeprefix("ckpt_epoch") or -1), reverse=True)
+        return [p for p in (self.paths.ckpt, self.paths.prev, *kept) if p.exists()]
 
     def _resume_or_start(self) -> None:
-        if self.paths.ckpt.exists():
-            self._restore(self._load(self.paths.ckpt), own_run=True)
-        elif self.warm_start_ckpt is not None:
-            self._restore(self._load(self.warm_start_ckpt), own_run=False)
+        """Resume from the newest intact checkpoint of this run, else warm-start, else start."""
+        for path in self._own_checkpoints():
+            try:
+                ckpt = load_state(path)
+            except Exception as err:  # noqa: BLE001 - damaged file: fall back to an older one
+                warn(f"{path} is damaged ({type(err).__name__}); trying an older checkpoint")
+                continue
+            self._restore(ckpt, own_run=True)
+            break
+        else:
+            if self.warm_start_ckpt is not None:
+                try:
+                    ckpt = load_state(self.warm_start_ckpt)
+                except Exception as err:  # noqa: BLE001
+                    raise UserError(f"cannot read the warm-start checkpoint "
+                                    f"{self.warm_start_ckpt} ({type(err).__name__}); delete its "
+                                    f"run directory to retrain the base") from None
+                self._restore(ckpt, own_run=False)
         # drop log lines of epochs the checkpoint does not contain (killed mid-epoch)
-        lines = [r for r in read_jsonl(self.paths.log) if r["epoch"] <= self.state.epoch]
+        lines = [r for r in read_jsonl(self.paths.log, repair=True)
+                 if r["epoch"] <= self.state.epoch]
         self.paths.root.mkdir(parents=True, exist_ok=True)
-        self.paths.log.write_text("".join(json.dumps(r) + "\n" for r in lines))
+        atomic_write_text(self.paths.log, "".join(json.dumps(r) + "\n" for r in lines))
 
     # --- the loop ----------------------------------------------------------------------
     def lr_at(self, epoch: int) -> float:
@@ -131,7 +156,7 @@ class Trainer:
             return torch.autocast(self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> TrainSummary:
         """Train until the protocol's last epoch; returns the training summary."""
         p = self.protocol
         self._resume_or_start()
@@ -152,7 +177,7 @@ class Trainer:
         atomic_torch_save(self.paths.last, {"model": self.model.state_dict(),
                                             "epoch": self.state.epoch})
         summary = self.summary()
-        atomic_write_json(self.paths.done, summary)
+        atomic_write_json(self.paths.done, summary.as_dict())
         return summary
 
     def _train_epoch(self, epoch: int, model: nn.Module, ctx: TrainContext,
@@ -180,11 +205,18 @@ class Trainer:
             if loss is None:
                 skipped += 1
                 continue
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise RunFailed(f"non-finite loss ({value})", epoch=epoch + 1, batch=i)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            loss_sum += float(loss.detach())
+            loss_sum += value
             updates += 1
+        if not all(bool(t.isfinite().all()) for t in self.model.state_dict().values()
+                   if t.is_floating_point()):
+            raise RunFailed("non-finite weights after the epoch's last update", epoch=epoch + 1,
+                            batch=ctx.batch)
         logged.update(self.method.on_epoch_end(self.model, ctx))
         seconds = time.perf_counter() - t0
         counter.enabled = False
@@ -198,24 +230,29 @@ class Trainer:
             st.best_score, st.best_epoch = score, st.epoch
             atomic_torch_save(self.paths.best, {"model": self.model.state_dict(),
                                                 "epoch": st.epoch})
-        line = {"epoch": st.epoch, "lr": lr, "loss": loss_sum / max(updates, 1),
-                "updates": updates, "skipped_batches": skipped, "seconds": seconds,
-                "passes": counter.forward + counter.backward, "val": val, "best": is_best,
-                **ctx.log, **logged}
+        line = EpochLog(epoch=st.epoch, lr=lr, loss=loss_sum / max(updates, 1), updates=updates,
+                        skipped_batches=skipped, seconds=seconds,
+                        passes=counter.forward + counter.backward, val=val, best=is_best,
+                        method={**ctx.log, **logged})
         with open(self.paths.log, "a") as f:
-            f.write(json.dumps(line) + "\n")
+            f.write(json.dumps(line.as_dict()) + "\n")
         checkpoint = self._checkpoint()
         if st.epoch in self.keep_epochs:  # before ckpt_last: a resume never skips writing it
             atomic_torch_save(self.paths.epoch_ckpt(st.epoch), checkpoint)
+        if self.paths.ckpt.exists():  # the previous epoch's state survives a damaged write
+            os.replace(self.paths.ckpt, self.paths.prev)
         atomic_torch_save(self.paths.ckpt, checkpoint)
+        if self.after_epoch is not None:
+            self.after_epoch(st.epoch)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> TrainSummary:
         st = self.state
         own_passes = st.forward + st.backward
         warm = st.warm or {"seconds": 0.0, "passes": 0, "epochs": 0}
-        return {"seconds": st.seconds, "passes": own_passes, "forward_passes": st.forward,
-                "backward_passes": st.backward, "epochs": st.epoch - warm["epochs"],
-                "best_epoch": st.best_epoch, "best_val": st.best_score,
-                "warm_start_seconds": warm["seconds"], "warm_start_passes": warm["passes"],
-                "seconds_with_warm_start": st.seconds + warm["seconds"],
-                "passes_with_warm_start": own_passes + warm["passes"]}
+        return TrainSummary(
+            seconds=st.seconds, passes=own_passes, forward_passes=st.forward,
+            backward_passes=st.backward, epochs=st.epoch - warm["epochs"],
+            best_epoch=st.best_epoch, best_val=st.best_score,
+            warm_start_seconds=warm["seconds"], warm_start_passes=warm["passes"],
+            seconds_with_warm_start=st.seconds + warm["seconds"],
+            passes_with_warm_start=own_passes + warm["passes"])

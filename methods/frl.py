@@ -55,9 +55,9 @@ from torch import Tensor, nn
 
 from benchmark.attacks import pgd
 from benchmark.datasets.base import TensorLoader
-from benchmark.errors import UserError
 from benchmark.losses import kl_per_example, weighted_mean
 from benchmark.method import Method, TrainContext, register_method
+from benchmark.settings import setting
 
 MULTIPLIERS = ("phi_nat", "phi_bndy", "phi_rm")
 STATE_KEYS = (*MULTIPLIERS, "w_nat", "w_bndy", "eps_mult")
@@ -165,27 +165,19 @@ class FRL(Method):
     finetunes: ClassVar[bool] = True
     updates: ClassVar[tuple[str, ...]] = ()  # which of MULTIPLIERS move; set by each variant
 
-    tau1: float = 0.1
-    tau2: float = 0.1
-    a1: float = 0.05
-    a2: float = 0.1
-    cap: float = 2.5
-    lim: float = 0.5
-    beta: float = 1.5
-    a1_halve_every: int = 40
-    est_steps: int = 20              # PGD steps of the per-epoch validation estimate
-    alpha_frac: float | None = 0.25  # alpha_i = alpha_frac * eps_i; None: protocol alpha * m(i)
-    begin_epoch: int | None = None
+    tau1: float = setting(0.1, ge=0, le=1)
+    tau2: float = setting(0.1, ge=0, le=1)
+    a1: float = setting(0.05, ge=0)
+    a2: float = setting(0.1, ge=0)
+    cap: float = setting(2.5, ge=EPS_MULT_FLOOR)
+    lim: float = setting(0.5, ge=0, lt=1)      # < 1 keeps every class weight positive
+    beta: float = setting(1.5, ge=0)
+    a1_halve_every: int = setting(40, ge=0)
+    est_steps: int = setting(20, ge=1)         # PGD steps of the per-epoch validation estimate
+    alpha_frac: float | None = setting(0.25, gt=0)  # alpha_i = alpha_frac * eps_i; None: alpha m(i)
+    begin_epoch: int | None = setting(None, ge=0)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.lim < 1:
-            raise UserError(f"{self.name}.lim must be in [0, 1) (class weights stay positive)")
-        if self.cap < EPS_MULT_FLOOR:
-            raise UserError(f"{self.name}.cap must be at least {EPS_MULT_FLOOR}")
-        if self.est_steps < 1 or self.a1_halve_every < 0:
-            raise UserError(f"{self.name}: est_steps must be >= 1 and a1_halve_every >= 0")
-        if self.alpha_frac is not None and self.alpha_frac <= 0:
-            raise UserError(f"{self.name}.alpha_frac must be positive (or None)")
         self._state: dict[str, Tensor] = {}
         self._cache: dict[str, Tensor] = {}
 

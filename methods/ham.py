@@ -26,7 +26,6 @@ forward+backward update). The actual passes include HAM's extra check forward at
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
@@ -35,6 +34,8 @@ from torch import Tensor, nn
 
 from benchmark.errors import UserError
 from benchmark.method import Method, TrainContext, register_method
+from benchmark.protocols import Protocol
+from benchmark.settings import setting
 
 REWEIGHTS = ("uniform", "gair")
 
@@ -53,17 +54,15 @@ class Ham(Method):
     warm_start_base = "pgd_at"
     begin_fraction = 50 / 120
 
-    drop_step: int = 3           # M (5 on SVHN in the paper)
-    reweight: str = "uniform"    # "uniform" | "gair"
+    drop_step: int = setting(3, ge=0)                       # M (5 on SVHN in the paper)
+    reweight: str = setting("uniform", choices=REWEIGHTS)
     gair_lambda: float = -1.0
-    begin_epoch: int | None = None
+    begin_epoch: int | None = setting(None, ge=0)
 
-    def __post_init__(self) -> None:
-        if self.reweight not in REWEIGHTS:
-            raise UserError(f"ham.reweight must be one of {', '.join(REWEIGHTS)}, "
-                            f"not {self.reweight!r}")
-        if self.drop_step < 0:
-            raise UserError("ham.drop_step must be >= 0")
+    def validate(self, protocol: Protocol) -> None:
+        if self.drop_step > protocol.train_steps:
+            raise UserError(f"ham.drop_step={self.drop_step} must be <= train_steps="
+                            f"{protocol.train_steps} (the early check is an attack step)")
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor | None:
         result = ctx.attack(model, x, y, loss="ce", start="uniform", drop_after=self.drop_step)
@@ -85,9 +84,6 @@ class Ham(Method):
     def on_epoch_start(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
         for key in ("ham_examples", "ham_dropped", "ham_full_pgd_passes", "ham_skipped_batches"):
             ctx.log.setdefault(key, 0.0)  # logged even when no batch adds to them
-        if self.drop_step > ctx.steps:
-            warnings.warn(f"ham.drop_step={self.drop_step} > train_steps={ctx.steps}: the early "
-                          f"check never runs, nothing is dropped (plain PGD-AT)", stacklevel=2)
         return {}
 
     def on_epoch_end(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from torch import Tensor, nn
 
 from benchmark.losses import trades_loss
 from benchmark.method import Method, TrainContext, register_method
+from benchmark.settings import setting
 
 
 @register_method("trades")
@@ -15,7 +16,7 @@ class Trades(Method):
     """
 
     core = True
-    beta: float = 6.0
+    beta: float = setting(6.0, ge=0)
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor:
         x_adv = ctx.attack(model, x, y, loss="kl", start="trades").x_adv

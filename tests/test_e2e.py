@@ -75,7 +75,7 @@ def test_bad_names_give_one_line_errors(tmp_path: Path, capsys):
         (["run", *SMOKE, "--methods", "pgd_at", "--set", "epoch=3"], "unknown protocol field"),
         (["run", *SMOKE, "--methods", "trades", "--set", "trades.bet=1"], "no hyperparameter"),
         (["run", *SMOKE, "--methods", "pgd_at", "--seeds", "a"], "seeds must be integers"),
-        (["run", *SMOKE, "--methods", "pgd_at", "--set", "aa_version=foo"], "AutoAttack version"),
+        (["run", *SMOKE, "--methods", "pgd_at", "--set", "aa_version=foo"], "aa_version='foo' must be one of"),
         (["run", *SMOKE, "--methods", "pgd_at", "--device", "tpu"], "unknown device 'tpu'"),
         (["run", *SMOKE, "--methods", "pgd_at", "--device", "cuda:999"], "not available here"),
     ]
@@ -163,11 +163,14 @@ def test_killed_warm_started_run_resumes(tmp_path: Path, monkeypatch):
 
 
 def test_changed_settings_do_not_overwrite_a_run(smoke_results: Path, capsys):
+    run = smoke_results / "fmnist/smoke/pgd_at/seed0"
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*")}
     code = main(["run", *SMOKE, "--methods", "pgd_at", "--set", "lr=0.5", "--no-report",
                  "--results", str(smoke_results)])
-    assert code == 1
+    assert code == 2  # refused before any work
     err = capsys.readouterr().err
-    assert "holds a run with other settings" in err
+    assert "holds a run with other settings" in err and len(err.strip().splitlines()) == 1
+    assert {p: p.stat().st_mtime_ns for p in run.rglob("*")} == before
 
 
 def test_new_method_template_registers(tmp_path: Path):

@@ -150,13 +150,10 @@ def test_bad_reweight_is_a_user_error_and_warm_start_is_pgd_at():
     assert Ham.core
 
 
-def test_drop_step_beyond_k_warns_and_keeps_everything():
-    model = threshold_model().train()
-    ctx, _ = context(model)
-    ctx.log = {}
-    method = Ham(drop_step=K + 1)
-    with pytest.warns(UserWarning, match="nothing is dropped"):
-        method.on_epoch_start(model, ctx)
-    x, y = batch(X0, Y)
-    assert method.loss(model, x, y, ctx) is not None
-    assert ctx.log["ham_dropped"] == 0
+def test_drop_step_beyond_k_is_refused_before_any_work():
+    from benchmark.protocols import get_protocol
+
+    protocol = get_protocol("fmnist", "smoke")  # train_steps = 2
+    with pytest.raises(UserError, match=r"ham.drop_step=3 must be <= train_steps=2"):
+        make_method("ham", protocol, {"drop_step": 3})
+    assert make_method("ham", protocol, {"drop_step": 2}).drop_step == 2  # M = K is allowed

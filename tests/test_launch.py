@@ -1,5 +1,6 @@
 """The submitit path runs the same run_job code (here through submitit's local executor)."""
 
+import json
 from pathlib import Path
 
 from benchmark.launch import run_submitit
@@ -30,7 +31,9 @@ def test_submitit_reports_a_failed_job(tmp_path: Path):
     failures = run_submitit(waves, tmp_path / ".submitit", cluster="local",
                             parameters={"timeout_min": 10})
     assert len(failures) == 1 and failures[0][0].method == "pgd_at"
-    assert failures[0][1].startswith("cannot read the fmnist files")
+    assert failures[0][1].startswith("fmnist file ") and "is truncated or corrupt" in failures[0][1]
+    failed = json.loads((tmp_path / "fmnist/smoke/pgd_at/seed0/failed.json").read_text())
+    assert failed["kind"] == "setting" and "truncated or corrupt" in failed["reason"]
 
 
 def test_last_error_line():
@@ -44,26 +47,30 @@ def test_last_error_line():
 
 
 def test_local_crash_is_one_line_and_the_other_runs_go_on(tmp_path: Path, monkeypatch):
+    import benchmark.job
     import benchmark.launch as launch
 
     ran: list[str] = []
 
-    def fake_run_job(job):
-        ran.append(job.method)
-        if job.method == "pgd_at":
+    def crash_pgd_at(trainer):
+        ran.append(trainer.method.name)
+        if trainer.method.name == "pgd_at":
             raise RuntimeError("CUDA out of memory.\nTried to allocate 2 GiB")
-        return {}
+        raise ValueError("trades crashed too")  # it started, which is all this test needs
 
-    monkeypatch.setattr(launch, "run_job", fake_run_job)
+    monkeypatch.setattr(benchmark.job.Trainer, "run", crash_pgd_at)
     waves = plan(dataset="fmnist", preset="smoke", methods=["ham", "trades"], seeds=[0],
                  results=str(tmp_path), show_progress=False)
     reported: list[tuple[str, str]] = []
     failures = launch.run_local(waves, on_error=lambda j, e: reported.append((j.method, e)))
     assert ran == ["pgd_at", "trades"]                      # ham never starts, trades still runs
     assert [(j.method, e) for j, e in failures] == reported  # every failure is printed
-    (pgd_method, pgd_error), (ham_method, ham_error) = reported
+    (pgd_method, pgd_error), (_, trades_error), (ham_method, ham_error) = reported
+    assert trades_error.startswith("ValueError: trades crashed too")
     log = tmp_path / "fmnist/smoke/pgd_at/seed0/error.txt"
     assert pgd_method == "pgd_at" and "\n" not in pgd_error
     assert pgd_error.startswith("RuntimeError: CUDA out of memory. (traceback in ")
     assert "Tried to allocate 2 GiB" in log.read_text()
+    failed = json.loads((tmp_path / "fmnist/smoke/pgd_at/seed0/failed.json").read_text())
+    assert failed["kind"] == "crash" and failed["traceback"] == "error.txt"
     assert ham_method == "ham" and "its warm start fmnist/smoke/pgd_at/seed0 failed" in ham_error

@@ -96,7 +96,8 @@ def make_record(method: str, seed: int) -> dict[str, Any]:
         "method": method, "dataset": DATASET, "preset": PRESET, "seed": seed,
         "protocol": {"model": "small_cnn", "eps": 8 / 255, "epochs": EPOCHS},
         "hparams": {}, "warm_start": warm, "schema": 1, "model": "small_cnn",
-        "run_key": f"{method}{seed}", "classes": CLASSES, "git_commit": "0" * 40,
+        "run_key": f"{method}{seed}", "classes": CLASSES, "git_commit": "0" * 40, "env": {},
+        "eval_files": {},
         "train": {"seconds": own, "passes": 1000 * (3 if method == "trades" else 2),
                   "epochs": EPOCHS - (warm or {}).get("epoch", 0), "best_epoch": EPOCHS,
                   "warm_start_seconds": warm_s, "warm_start_passes": 600 if warm else 0,
@@ -124,7 +125,7 @@ def make_results(root: Path) -> Path:
     base = root / DATASET / PRESET
     for (method, seed) in ROBUST:
         run = base / method / f"seed{seed}"
-        _write(run / "spec.json", {"method": method, "seed": seed,
+        _write(run / "spec.json", {"method": method, "seed": seed, "run_key": f"{method}{seed}",
                                    "protocol": {"epochs": EPOCHS}, "warm_start": WARM.get(method)})
         _write(run / "record.json", make_record(method, seed))
     run = base / "frl_rwrm" / "seed1"
@@ -152,8 +153,9 @@ def test_missing_runs_are_listed_by_name(results: Path) -> None:
     assert list(expected) == ["pgd_at", "cfa", "frl_rwrm", "ham", "trades"]
     assert all(seeds == [0, 1] for seeds in expected.values())
     assert [m.describe() for m in missing] == [
-        "cfa/seed0 (training, 0/5 epochs)", "cfa/seed1 (not started)",
-        "frl_rwrm/seed1 (training, 1/2 epochs)", "ham/seed1 (not started)"]
+        "cfa/seed0 (interrupted, epoch 0/5)", "cfa/seed1 (not started)",
+        "frl_rwrm/seed1 (interrupted, epoch 1/2)",
+        "ham/seed1 (not started)"]
 
 
 def test_seed_stats_uses_sample_std() -> None:
@@ -262,7 +264,7 @@ def test_latex_content(report: dict[str, Path]) -> None:
     assert r"\textbf{10.0}" in frl                          # lowest own training time
     cfa = next(line for line in tex.splitlines() if line.startswith("cfa &"))
     assert cfa.split(" & ")[1] == "0/2" and "--" in cfa     # never silently blank
-    assert r"frl\_rwrm/seed1 (training, 1/2 epochs)" in tex
+    assert r"frl\_rwrm/seed1 (interrupted, epoch 1/2)" in tex
     assert "ham/seed1 (not started)" in tex
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import math
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 from torchvision.datasets import FashionMNIST
@@ -16,6 +19,7 @@ from benchmark.datasets.base import (
     missing_data,
     network_timeout,
 )
+from benchmark.errors import UserError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
@@ -24,14 +28,63 @@ CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
+# The shape of each IDX file (uint8 data): a header of magic + big-endian int32 dims, then data.
+SHAPES = {"train-images-idx3-ubyte": (60000, 28, 28), "train-labels-idx1-ubyte": (60000,),
+          "t10k-images-idx3-ubyte": (10000, 28, 28), "t10k-labels-idx1-ubyte": (10000,)}
+
+
+def corrupt_file(path: Path, why: str) -> UserError:
+    """The one-line error for a damaged data file, naming it and the fix."""
+    return UserError(
+        f"fmnist file {path} is truncated or corrupt ({why}); delete or replace it "
+        f"(`apt-get install --reinstall dataset-fashion-mnist` restores {DEBIAN_DIR}), "
+        "or pass --data-dir DIR"
+    )
+
+
+def _idx_problem(path: Path, shape: tuple[int, ...]) -> str | None:
+    """Why `path` is not a uint8 IDX file of `shape` (wrong header or size), or None if it is."""
+    header = struct.pack(f">I{len(shape)}I", 0x800 + len(shape), *shape)
+    with open(path, "rb") as fh:
+        if fh.read(len(header)) != header:
+            return f"IDX header is not uint8 {'x'.join(map(str, shape))}"
+    size, want = path.stat().st_size, len(header) + math.prod(shape)
+    return None if size == want else f"{size} bytes, expected {want}"
+
+
+def _check_idx(path: Path, staged: Path, shape: tuple[int, ...]) -> None:
+    """Raise the one-line error naming `path` unless `staged` (its copy) is a valid IDX file."""
+    why = _idx_problem(staged, shape)
+    if why:
+        raise corrupt_file(path, why)
+
+
+def _copy_idx(path: Path, dest: Path, shape: tuple[int, ...]) -> None:
+    """Copy (gunzipping .gz) `path` to `dest` via a .tmp file that never outlives a failure."""
+    tmp = dest.with_name(f"{dest.name}.tmp")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        _check_idx(path, tmp, shape)
+        tmp.replace(dest)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise corrupt_file(path, f"{type(err).__name__}: {err}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _stage_raw(source: Path, root: Path) -> bool:
     """Copy (extracting .gz) the four IDX files from `source` into torchvision's raw folder.
 
     The Debian package's .gz files do not match torchvision's md5 sums, so we extract them
-    ourselves instead of going through torchvision's download-and-verify path.
+    ourselves instead of going through torchvision's download-and-verify path. A truncated or
+    corrupt file (bad gzip stream, IDX header or size) is a one-line UserError naming it.
     """
     raw = root / "FashionMNIST" / "raw"
     if all((raw / f).exists() for f in FILES):
+        for f in FILES:
+            _check_idx(raw / f, raw / f, SHAPES[f])
         return True
     found = {}
     for f in FILES:
@@ -43,11 +96,7 @@ def _stage_raw(source: Path, root: Path) -> bool:
         return False
     raw.mkdir(parents=True, exist_ok=True)
     for f, path in found.items():
-        tmp = raw / f"{f}.tmp"
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        tmp.replace(raw / f)
+        _copy_idx(path, raw / f, SHAPES[f])
     return True
 
 

@@ -45,6 +45,9 @@ def register_paper_presets(dataset: str, *, val_per_class: int, quick_train_per_
         aa_restarts=1, aa_targets=3, aa_iters=100, **common,
     ))
     val, train, test = smoke_per_class
+    # smoke attacks take 2 steps: HAM's early check must come before the last one (as in FMNIST)
+    smoke_defaults = {**common["method_defaults"],
+                      "ham": {**common["method_defaults"].get("ham", {}), "drop_step": 1}}
     register_preset(Protocol(
         preset="smoke", model="small_cnn", val_per_class=val, train_per_class=train,
         test_per_class=test, epochs=2, lr=smoke_lr, lr_milestones=((1, 0.1),),
@@ -52,5 +55,5 @@ def register_paper_presets(dataset: str, *, val_per_class: int, quick_train_per_
         eval_cw_steps=2, aa_version="custom", aa_attacks=("apgd-ce",), aa_per_class=1,
         aa_restarts=1, aa_targets=2, aa_iters=2,
         eval_batch_size=64 if smoke_batch_size <= 16 else 128,
-        **{**common, "batch_size": smoke_batch_size},
+        **{**common, "batch_size": smoke_batch_size, "method_defaults": smoke_defaults},
     ))

@@ -15,14 +15,13 @@ from typing import Any
 import pandas as pd
 
 from benchmark.errors import UserError
-from benchmark.records import RunPaths, read_json, read_jsonl, status
+from benchmark.plan import planned_runs
+from benchmark.records import RunPaths, read_json, run_state
+from benchmark.schema import EpochLog, RunRecord, SchemaError
 
 ATTACKS = ("clean", "pgd20", "cw", "autoattack")
 CHECKPOINTS = ("best", "last")
 BASELINE = "pgd_at"
-# history keys every trainer writes; anything else numeric is method state (FRL, HAM, ...)
-STANDARD_HISTORY_KEYS = frozenset({"epoch", "lr", "loss", "updates", "skipped_batches", "seconds",
-                                   "passes", "val", "best"})
 VAL_KEYS = ("clean_avg", "clean_worst", "robust_avg", "robust_worst")
 COST_KEYS = {  # metrics column -> key of record["train"]
     "train_seconds": "seconds",
@@ -37,12 +36,12 @@ _SEED_DIR = re.compile(r"^seed(\d+)$")
 
 @dataclass(frozen=True)
 class MissingRun:
-    """An expected run without record.json, and how far it got."""
+    """An expected run without a usable record.json, and how far it got."""
 
     method: str
     seed: int
-    state: str          # not started | training | trained (not evaluated)
-    detail: str = ""    # e.g. "1/2 epochs"
+    state: str          # not started | training | interrupted | failed | trained | damaged
+    detail: str = ""    # e.g. "epoch 1/2", the failure's reason
 
     @property
     def name(self) -> str:
@@ -108,25 +107,6 @@ def _seed_dirs(root: Path) -> dict[str, dict[int, Path]]:
     return found
 
 
-def _describe_unfinished(run_dir: Path) -> tuple[str, str]:
-    paths = RunPaths(run_dir)
-    state = status(paths)
-    if state == "trained":
-        return "trained, not evaluated", ""
-    if state == "training":
-        try:
-            epochs = len(read_jsonl(paths.log))
-            spec = read_json(paths.spec)
-        except (UserError, ValueError):  # a damaged file must not stop the report
-            return "training", "unreadable spec.json or train.jsonl"
-        total = spec.get("protocol", {}).get("epochs")
-        begin = (spec.get("warm_start") or {}).get("epoch", 0)
-        if total is None:
-            return "training", f"{epochs} epochs"
-        return "training", f"{epochs}/{total - begin} epochs"
-    return "not started", ""
-
-
 def _is_scored(run_dir: Path) -> bool:
     """A `fairbench eval` run (a scored checkpoint or zoo model, not trained here)."""
     try:
@@ -144,19 +124,24 @@ def find_runs(results: Path, dataset: str, preset: str
     model scored by `fairbench eval` expects only the seed it has.
     """
     dirs = _seed_dirs(Path(results) / dataset / preset)
-    seeds = sorted({s for by_seed in dirs.values() for s in by_seed})
-    expected = {m: sorted(dirs[m]) if all(map(_is_scored, dirs[m].values())) else seeds
-                for m in order_methods(dirs)}
+    planned = planned_runs(Path(results), dataset, preset)
+    seeds = sorted({s for by_seed in dirs.values() for s in by_seed}
+                   | {s for p in planned.values() for s in p})
+    expected = {m: sorted(dirs[m]) if m in dirs and all(map(_is_scored, dirs[m].values()))
+                else seeds for m in order_methods(set(dirs) | set(planned))}
     records, missing = [], []
     for method, method_seeds in expected.items():
         for seed in method_seeds:
-            run_dir = dirs[method].get(seed)
-            if run_dir is None:
-                missing.append(MissingRun(method, seed, "not started"))
-            elif (run_dir / "record.json").exists():
-                records.append(read_json(run_dir / "record.json"))
-            else:
-                missing.append(MissingRun(method, seed, *_describe_unfinished(run_dir)))
+            run_dir = dirs.get(method, {}).get(seed)
+            state, detail = run_state(RunPaths(run_dir)) if run_dir else ("not started", "")
+            if state == "evaluated":
+                try:
+                    records.append(RunRecord.from_dict(read_json(run_dir / "record.json"))
+                                   .as_dict())
+                    continue
+                except (UserError, SchemaError, OSError) as err:
+                    state, detail = "damaged", str(err)
+            missing.append(MissingRun(method, seed, state, detail))
     return records, missing, expected
 
 
@@ -253,9 +238,8 @@ def state_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for rec in records:
         for line in rec.get("history", []):
-            for key, value in line.items():
-                if key in STANDARD_HISTORY_KEYS:
-                    continue
+            log = EpochLog.from_dict(line)
+            for key, value in log.method.items():
                 values = _numeric_list(value)
                 if values is not None:
                     items = list(enumerate(values))
@@ -264,7 +248,7 @@ def state_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                 else:
                     continue
                 rows += [{"run": run_name(rec["method"], rec["seed"]), "method": rec["method"],
-                          "seed": int(rec["seed"]), "epoch": int(line["epoch"]), "key": key,
+                          "seed": int(rec["seed"]), "epoch": int(log.epoch), "key": key,
                           "index": i, "value": v} for i, v in items]
     return pd.DataFrame(rows, columns=["run", "method", "seed", "epoch", "key", "index", "value"])
 

@@ -255,5 +255,13 @@ def missing_note(coll: Collection) -> str:
     """Plain-text line naming every missing or unfinished run (never silent)."""
     if not coll.missing:
         return f"All {len(coll.records)} expected runs finished."
-    names = "; ".join(m.describe() for m in coll.missing)
-    return f"Missing or unfinished runs ({len(coll.missing)}): {names}."
+    failed = [m for m in coll.missing if m.state in ("failed", "damaged")]
+    other = [m for m in coll.missing if m not in failed]
+    parts = []
+    if failed:
+        parts.append(f"Failed runs, no numbers shown ({len(failed)}): "
+                     f"{'; '.join(m.describe() for m in failed)}.")
+    if other:
+        parts.append(f"Missing or unfinished runs ({len(other)}): "
+                     f"{'; '.join(m.describe() for m in other)}.")
+    return " ".join(parts)

@@ -1,0 +1,95 @@
+"""Which code made a run's numbers: file digests in the run key, and the git state.
+
+A run's key hashes the digests of the method's own file(s) and of the harness modules that train
+and evaluate it (`NUMERIC_CODE`, the one declared list). Editing any of them gives a new run key,
+so a result is never reused for other code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Harness code that changes a run's numbers (files or packages, relative to the repository).
+# Reporting, launching and the CLI are left out: they never change a number.
+NUMERIC_CODE = (
+    "benchmark/attacks.py", "benchmark/losses.py", "benchmark/metrics.py", "benchmark/method.py",
+    "benchmark/models.py", "benchmark/train.py", "benchmark/evaluate.py", "benchmark/datasets",
+)
+# Paths whose uncommitted or untracked changes make the git state dirty.
+CODE_DIRS = ("benchmark", "methods")
+
+
+def _rel(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(REPO_ROOT).as_posix()
+    except ValueError:
+        return path.resolve().as_posix()
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def _harness_files() -> list[Path]:
+    files: list[Path] = []
+    for entry in NUMERIC_CODE:
+        path = REPO_ROOT / entry
+        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return files
+
+
+def method_files(cls: type) -> list[Path]:
+    """The files defining a method: every class of its MRO outside the harness's base class,
+    and the `methods.*` modules its own module imports from."""
+    files: set[Path] = set()
+    harness = Path(inspect.getfile(sys.modules["benchmark.method"])).resolve()
+    for klass in cls.__mro__:
+        module = sys.modules.get(klass.__module__)
+        path = getattr(module, "__file__", None)
+        if path and Path(path).resolve() != harness and klass is not object:
+            files.add(Path(path).resolve())
+    own = sys.modules.get(cls.__module__)
+    for value in vars(own).values() if own else ():
+        name = getattr(value, "__module__", None) or getattr(value, "__name__", "")
+        if not (isinstance(name, str) and name.startswith("methods.")):
+            continue
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            files.add(Path(path).resolve())
+    return sorted(files)
+
+
+def code_digests(cls: type) -> dict[str, str]:
+    """{relative path: digest} of every file that defines the numbers of a run of `cls`."""
+    return {_rel(p): file_digest(p) for p in [*method_files(cls), *_harness_files()]}
+
+
+def changed_files(old: dict[str, str] | None, new: dict[str, str]) -> list[str]:
+    """Paths whose digest differs (or that appeared or disappeared)."""
+    old = old or {}
+    return sorted(p for p in set(old) | set(new) if old.get(p) != new.get(p))
+
+
+def git_state() -> dict[str, Any]:
+    """Commit of the checkout and whether its code differs from it: modified or untracked files
+    under benchmark/ or methods/ (None outside a git checkout)."""
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                                 timeout=10)
+            return out.stdout if out.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+    commit = (git("rev-parse", "HEAD") or "").strip() or None
+    status = git("status", "--porcelain", "--untracked-files=all", "--", *CODE_DIRS)
+    changed = [line[3:] for line in (status or "").splitlines()
+               if not line[3:].endswith((".pyc", "/"))]
+    return {"git_commit": commit, "git_dirty": bool(changed) if status is not None else None,
+            "git_changed": changed[:50]}
