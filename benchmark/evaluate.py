@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from benchmark.attacks import pgd
 from benchmark.datasets.base import first_per_class, to_float
+from benchmark.errors import UserError, warn
 from benchmark.metrics import evaluate_predictions
 from benchmark.protocols import Protocol
 from benchmark.records import atomic_write_json, read_json
@@ -133,7 +134,7 @@ def autoattack_labels(model: nn.Module, x: Tensor, y: Tensor, protocol: Protocol
     """AutoAttack's final adversarial label of every point, in resumable chunks, and
     AutoAttack's own aggregate robust accuracy (from its log, weighted over chunks)."""
     model.eval()
-    done: dict[str, Any] = read_json(partial) if partial and partial.exists() else {}
+    done: dict[str, Any] = _read_partial(partial) or {}
     labels, own = dict(done.get("labels", {})), dict(done.get("own", {}))
     logger = logging.getLogger("auto-attack")
     for start in range(0, len(y), AA_CHUNK):
@@ -177,7 +178,7 @@ class Evaluator:
         """Evaluate (resuming from `out_file` if present) and return the result dict."""
         p, dev = self.protocol, self.device
         model = model.to(dev).eval()
-        result: dict[str, Any] = read_json(out_file) if out_file.exists() else {
+        result = _read_partial(out_file) or {
             "settings": eval_settings(p), "weights": weights_digest(model), "attacks": {},
             "seconds": {}}
         bs = p.eval_batch_size
@@ -217,6 +218,22 @@ class Evaluator:
             if name == "autoattack" and out_file.with_suffix(".aa-partial.json").exists():
                 out_file.with_suffix(".aa-partial.json").unlink()
         return result
+
+
+def _read_partial(path: Path | None) -> dict[str, Any] | None:
+    """A resumable evaluation file, or None if absent or damaged (then recomputed, with a
+    warning: a kill mid-write must not stop the run)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        data = read_json(path)
+    except UserError as err:
+        warn(f"{err}; recomputing it")
+        return None
+    if not isinstance(data, dict):
+        warn(f"{path} is damaged (not a JSON object); recomputing it")
+        return None
+    return data
 
 
 def load_state(path: Path) -> dict[str, Any]:

@@ -65,9 +65,11 @@ def method_files(cls: type) -> list[Path]:
     return sorted(files)
 
 
-def code_digests(cls: type) -> dict[str, str]:
-    """{relative path: digest} of every file that defines the numbers of a run of `cls`."""
-    return {_rel(p): file_digest(p) for p in [*method_files(cls), *_harness_files()]}
+def code_digests(cls: type | None) -> dict[str, str]:
+    """{relative path: digest} of every file that defines the numbers of a run of method `cls`
+    (of the harness alone for None: a scored model)."""
+    own = method_files(cls) if cls is not None else []
+    return {_rel(p): file_digest(p) for p in [*own, *_harness_files()]}
 
 
 def changed_files(old: dict[str, str] | None, new: dict[str, str]) -> list[str]:

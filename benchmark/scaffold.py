@@ -16,7 +16,10 @@ Paper: <link>. Official code: <link>. Say here where this implementation deviate
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from benchmark.errors import UserError
 from benchmark.method import Method, TrainContext, register_method
+from benchmark.protocols import Protocol
+from benchmark.settings import setting
 
 
 @register_method("{name}")
@@ -27,7 +30,14 @@ class {cls}(Method):
     # warm_start_base = "pgd_at"
     # begin_fraction = 50 / 120
 
-    temperature: float = 1.0  # an example hyperparameter: replace with yours
+    # Each hyperparameter declares its valid range (gt/ge/lt/le, or choices=(...)); a value
+    # outside it is refused in one line before any work starts. Replace this example with yours.
+    temperature: float = setting(1.0, gt=0)
+
+    def validate(self, protocol: Protocol) -> None:
+        """Checks across fields and the protocol (optional; delete if you need none)."""
+        if self.temperature > 100:
+            raise UserError(f"{name}.temperature={{self.temperature}} must be <= 100")
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor | None:
         """One batch's loss (model in train mode). Return None to skip the update."""
@@ -35,7 +45,8 @@ class {cls}(Method):
         return F.cross_entropy(model(result.x_adv) / self.temperature, y)
 
     # Optional hooks (see benchmark/method.py): on_epoch_start / on_epoch_end return scalars to
-    # log in train.jsonl; state_dict / load_state_dict carry method state across checkpoints.
+    # log in train.jsonl (under "method"); state_dict / load_state_dict carry method state
+    # across checkpoints. A non-finite loss stops the run as failed: never return NaN silently.
 '''
 
 

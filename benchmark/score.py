@@ -31,9 +31,6 @@ from torch import Tensor, nn
 from benchmark.errors import UserError
 
 CHECKPOINTS = ("best", "last")
-TRAIN_FIELDS = ("seconds", "passes", "forward_passes", "backward_passes", "epochs", "best_epoch",
-                "best_val", "warm_start_seconds", "warm_start_passes", "seconds_with_warm_start",
-                "passes_with_warm_start")
 RB_DATASETS = ("cifar10", "cifar100")
 
 
@@ -164,17 +161,21 @@ def _print_summary(title: str, classes: list[str], attacks: dict[str, Any]) -> N
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate one checkpoint or RobustBench model per class and write a run record."""
     from benchmark.datasets.base import DATASETS, load_splits
-    from benchmark.evaluate import EvalSet, Evaluator, eval_key, eval_settings, weights_digest
+    from benchmark.evaluate import EvalSet, Evaluator, weights_digest
+    from benchmark.job import evaluate_checkpoint, write_record
+    from benchmark.lock import RunLock
     from benchmark.models import build_model, resolve_device
     from benchmark.protocols import apply_overrides, get_protocol
+    from benchmark.provenance import code_digests
     from benchmark.records import (
         RunPaths,
         RunSpec,
         atomic_write_json,
         claim_spec,
+        compare_spec,
         environment,
-        read_json,
     )
+    from benchmark.schema import TrainSummary
 
     if bool(args.checkpoint) == bool(args.robustbench):
         raise UserError("pass exactly one of --checkpoint PATH or --robustbench MODEL_NAME")
@@ -204,9 +205,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     digest = weights_digest(model)
 
     spec = RunSpec(label, args.dataset, args.preset, 0, protocol.as_dict(),
-                   {"source": source["kind"], "weights": digest})
+                   {"source": source["kind"], "weights": digest},
+                   code=code_digests(None))
     paths = RunPaths.of(Path(args.results), args.dataset, args.preset, label, 0)
-    if paths.spec.exists() and read_json(paths.spec).get("run_key") != spec.key:
+    if compare_spec(paths, spec).action == "conflict":
         raise UserError(f"{paths.root} holds another model or protocol under the label {label}; "
                         f"pass --label NAME, or delete that directory")
     splits = load_splits(args.dataset, seed=0, val_per_class=protocol.val_per_class,
@@ -214,26 +216,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
                          test_per_class=protocol.test_per_class,
                          data_dir=Path(args.data_dir) if args.data_dir else None,
                          download=args.download)
-    claim_spec(paths, spec)
-    env = environment(device)
-    atomic_write_json(paths.env, env)
-    out = paths.eval_dir / f"best-{eval_key(protocol, digest)}.json"
-    data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
-    result = Evaluator(protocol, device, show_progress=not args.quiet).evaluate(model, data, out)
-    entry = {**result["attacks"], "epoch": None, "seconds": result["seconds"]}
-    rel = str(out.relative_to(paths.root))
+    lock = RunLock(paths.root)
+    lock.wait(on_wait=lambda owner: print(f"waiting for {paths.root}, held by "
+                                          f"{owner.describe()}", file=sys.stderr))
+    try:
+        claim_spec(paths, spec)
+        env = environment(device)
+        atomic_write_json(paths.env, env)
+        data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
+        evaluator = Evaluator(protocol, device, show_progress=not args.quiet)
+        entry, rel = evaluate_checkpoint(evaluator, model, data, paths, "best", None)
+        write_record(paths, spec, splits.info.classes, env, TrainSummary(),
+                     dict.fromkeys(CHECKPOINTS, entry), dict.fromkeys(CHECKPOINTS, rel),
+                     protocol, [], source=source)
+    finally:
+        lock.release()
     classes = list(splits.info.classes)
-    record = {
-        **spec.as_dict(), "classes": classes,
-        **{k: v for k, v in env.items() if k.startswith("git_")},
-        "env": env, "train": dict.fromkeys(TRAIN_FIELDS), "source": source,
-        "eval": {name: entry for name in CHECKPOINTS},
-        "eval_files": dict.fromkeys(CHECKPOINTS, rel),
-        "eval_settings": eval_settings(protocol), "history": [],
-    }
-    atomic_write_json(paths.record, record)
+    attacks = {k: v for k, v in entry.items() if k not in ("epoch", "seconds")}
     n = len(splits.test_y)
     _print_summary(f"{args.dataset}/{args.preset} {label}: {n} test points, "
-                   f"{protocol.aa_description()}", classes, result["attacks"])
+                   f"{protocol.aa_description()}", classes, attacks)
     print(f"wrote {paths.record}", file=sys.stderr)
     return 0
