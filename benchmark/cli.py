@@ -218,6 +218,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     bad = [f for f in formats if f not in ("latex", "md", "csv")]
     if bad:
         raise UserError(f"unknown report format(s) {bad}; use latex, md, csv")
+    if args.out:
+        check_writable_dir(Path(args.out), "--out")
     _report(args.results, args.dataset, args.preset, args.out, formats, echo=True)
     return 0
 
@@ -315,10 +317,17 @@ def cmd_new_method(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2), like every other error of the CLI."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"error: {message} (see `{self.prog} -h`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fairbench", description=__doc__)
+    parser = _Parser(prog="fairbench", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="train and evaluate methods, then write the report")
     run.add_argument("--dataset", default="fmnist")
@@ -376,7 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Errors are one line (exit 2 for bad input, 1 for anything else);
     `--debug` shows the traceback."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # -h, or a one-line usage error already printed
+        return int(done.code or 0)
     try:
         return int(args.func(args) or 0)
     except UserError as err:
