@@ -75,7 +75,8 @@ def test_bad_names_give_one_line_errors(tmp_path: Path, capsys):
         (["run", *SMOKE, "--methods", "pgd_at", "--set", "epoch=3"], "unknown protocol field"),
         (["run", *SMOKE, "--methods", "trades", "--set", "trades.bet=1"], "no hyperparameter"),
         (["run", *SMOKE, "--methods", "pgd_at", "--seeds", "a"], "seeds must be integers"),
-        (["run", *SMOKE, "--methods", "pgd_at", "--set", "aa_version=foo"], "aa_version='foo' must be one of"),
+        (["run", *SMOKE, "--methods", "pgd_at", "--set", "aa_version=foo"],
+         "aa_version='foo' must be one of"),
         (["run", *SMOKE, "--methods", "pgd_at", "--device", "tpu"], "unknown device 'tpu'"),
         (["run", *SMOKE, "--methods", "pgd_at", "--device", "cuda:999"], "not available here"),
     ]

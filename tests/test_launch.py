@@ -20,17 +20,19 @@ def test_submitit_local_executor_runs_waves(tmp_path: Path):
     assert rec["eval"]["best"]["autoattack"]["n_per_class"] == [2] * 10
 
 
-def test_submitit_reports_a_failed_job(tmp_path: Path):
+def test_submitit_reports_a_failed_job_and_skips_its_dependents(tmp_path: Path):
     raw = tmp_path / "bad" / "FashionMNIST" / "raw"  # corrupt IDX files: the job itself fails
     raw.mkdir(parents=True)
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
         (raw / name).write_bytes(b"not an idx file")
-    waves = plan(dataset="fmnist", preset="smoke", methods=["pgd_at"], seeds=[0],
+    waves = plan(dataset="fmnist", preset="smoke", methods=["ham"], seeds=[0],
                  results=str(tmp_path), show_progress=False, data_dir=str(tmp_path / "bad"))
     failures = run_submitit(waves, tmp_path / ".submitit", cluster="local",
                             parameters={"timeout_min": 10})
-    assert len(failures) == 1 and failures[0][0].method == "pgd_at"
+    assert [j.method for j, _ in failures] == ["pgd_at", "ham"]
+    assert failures[1][1] == "not run: its warm start fmnist/smoke/pgd_at/seed0 failed"
+    assert not (tmp_path / "fmnist/smoke/ham").exists()  # never submitted
     assert failures[0][1].startswith("fmnist file ") and "is truncated or corrupt" in failures[0][1]
     failed = json.loads((tmp_path / "fmnist/smoke/pgd_at/seed0/failed.json").read_text())
     assert failed["kind"] == "setting" and "truncated or corrupt" in failed["reason"]
