@@ -86,7 +86,10 @@ def default_keep_epochs(method_name: str, protocol: Protocol) -> set[int]:
     """Begin epochs at which registered methods warm-start from `method_name` (with defaults)."""
     keep = set()
     for other in load_methods().names():
-        warm = make_method(other, protocol).warm_start(protocol)
+        try:
+            warm = make_method(other, protocol).warm_start(protocol)
+        except UserError:  # a method this protocol cannot run (e.g. ham.drop_step > steps)
+            continue
         if warm and warm[0] == method_name:
             keep.add(warm[1])
     return keep

@@ -27,3 +27,11 @@ def test_warm_start_at_the_last_epoch_is_a_one_line_error(tmp_path):
         plan(dataset="fmnist", preset="smoke", methods=["frl_rwrm"], seeds=[0],
              overrides={"epochs": "1"}, results=str(tmp_path))
     assert "\n" not in str(err.value)
+
+
+def test_keep_epochs_ignore_methods_the_protocol_cannot_run():
+    from benchmark.job import default_keep_epochs
+    from benchmark.protocols import get_protocol
+
+    protocol = get_protocol("fmnist", "quick", {"train_steps": 1})  # ham's drop_step 3 > 1
+    assert default_keep_epochs("trades", protocol) == {7}  # FRL's begin epoch, still kept
