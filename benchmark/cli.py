@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -91,6 +92,19 @@ def _slurm_parameters(text: str | None) -> dict[str, Any]:
     return params
 
 
+def _check_submitit(params: dict[str, Any], cluster: str | None) -> None:
+    """submitit's own check of the --slurm parameters, before any work."""
+    import submitit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            submitit.AutoExecutor(folder=tmp, cluster=cluster).update_parameters(**params)
+        except Exception as err:  # noqa: BLE001 - submitit raises several kinds
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise UserError(f"--slurm parameters refused by submitit ({first}); see "
+                            f"submitit's AutoExecutor parameters") from None
+
+
 def check_writable_dir(path: Path, flag: str) -> None:
     """Create `path` if needed and prove it writable, or one line naming it and the fix."""
     if path.exists() and not path.is_dir():
@@ -153,6 +167,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     seeds = _seeds(args.seeds)
     methods = _resolve_methods(args.methods)
     params = _slurm_parameters(args.slurm)
+    cluster = "local" if args.launcher == "submitit-local" else None
+    if args.launcher != "local":
+        _check_submitit(params, cluster)
+    from benchmark.lock import RunLock
+
+    RunLock(Path(args.results))  # FAIRBENCH_LOCK_* settings, checked (nothing is created)
     info = DATASETS.get(args.dataset)
     if args.launcher == "local":  # cluster jobs check the device on their own node
         from benchmark.models import resolve_device
@@ -184,7 +204,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.launcher == "local":
         failures = run_local(waves, on_error=error, on_note=note)
     else:
-        cluster = "local" if args.launcher == "submitit-local" else None
         failures = run_submitit(waves, Path(args.results) / ".submitit", cluster=cluster,
                                 parameters=params, on_error=error)
     print(f"fairbench: finished in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
@@ -193,6 +212,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             _report(args.results, args.dataset, args.preset, None, ("latex", "md", "csv"),
                     echo=True)
         except UserError as err:  # e.g. every run failed: the failures below say why
+            stale = Path(args.results) / args.dataset / args.preset / "report"
+            if stale.is_dir():  # it showed runs that have since failed or been set aside
+                shutil.rmtree(stale)
+                err = UserError(f"{err}; removed the old report in {stale}")
             print(f"error: report: {err}", file=sys.stderr)
     if failures:
         print(f"error: {len(failures)} run(s) failed: {', '.join(j.name for j, _ in failures)}"

@@ -37,9 +37,11 @@ from benchmark.provenance import code_digests
 from benchmark.records import (
     RunPaths,
     RunSpec,
+    atomic_torch_save,
     atomic_write_json,
     atomic_write_text,
     claim_spec,
+    compare_spec,
     environment,
     read_json,
     read_jsonl,
@@ -158,6 +160,27 @@ def run_job(job: Job, *, block: bool = True,
         lock.release()
 
 
+def mark_not_run(job: Job, reason: str) -> None:
+    """A run skipped because its warm-start base failed: unless its directory already holds a
+    finished run of exactly this spec, claim it (old results of other code are set aside) and
+    record the reason in failed.json, so neither status nor the report shows stale numbers."""
+    spec = spec_of(job)[0]
+    paths = job.paths()
+    if compare_spec(paths, spec).action == "same" and paths.record.exists():
+        return
+    lock = RunLock(paths.root)
+    if lock.acquire() is not None:
+        return  # another live launcher works on it and will record its own outcome
+    try:
+        note = claim_spec(paths, spec)
+        if note:
+            warn(f"{job.name}: {note}")
+        atomic_write_json(paths.failed, Failure(reason=reason, kind="not-run",
+                                                host=platform.node(), time=time.time()).as_dict())
+    finally:
+        lock.release()
+
+
 def record_failure(paths: RunPaths, err: BaseException) -> None:
     """failed.json (and error.txt with the traceback of a crash); best effort, never raises."""
     if isinstance(err, KeyboardInterrupt | SystemExit | LockLost):
@@ -231,13 +254,36 @@ def _train_and_evaluate(job: Job, spec: RunSpec, method: Method, protocol: Proto
     data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
     evals, eval_files = {}, {}
     for name in CHECKPOINTS:
-        ckpt = load_state(getattr(paths, name))
+        ckpt = load_model_file(paths, name)
         model.load_state_dict(ckpt["model"])
         evals[name], eval_files[name] = evaluate_checkpoint(evaluator, model, data, paths, name,
                                                             ckpt.get("epoch"))
     history = [EpochLog.from_dict(line).as_dict() for line in read_jsonl(paths.log)]
     return write_record(paths, spec, splits.info.classes, env, train, evals, eval_files,
                         protocol, history)
+
+
+def load_model_file(paths: RunPaths, name: str) -> dict[str, Any]:
+    """model_best.pt / model_last.pt of a trained run. A damaged one is rebuilt from
+    ckpt_last.pt when that holds the same weights (always for `last`; for `best` when the best
+    epoch was the last); otherwise one line saying the run must be retrained."""
+    path = getattr(paths, name)
+    try:
+        return load_state(path)
+    except Exception as err:  # noqa: BLE001 - a damaged file: rebuild it or say so
+        why = type(err).__name__
+    try:
+        ckpt = load_state(paths.ckpt)
+        epoch, best = ckpt["state"]["epoch"], ckpt["state"]["best_epoch"]
+    except Exception:  # noqa: BLE001
+        ckpt, epoch, best = None, None, None
+    if ckpt is not None and (name == "last" or best == epoch):
+        state = {"model": ckpt["model"], "epoch": epoch}
+        atomic_torch_save(path, state)
+        warn(f"{path} was damaged ({why}); rebuilt it from {paths.ckpt.name} (same weights)")
+        return state
+    raise UserError(f"{path} is damaged ({why}) and cannot be rebuilt (its epoch was not "
+                    f"kept); delete {paths.root} to retrain this run")
 
 
 def evaluate_checkpoint(evaluator: Evaluator, model: nn.Module, data: EvalSet, paths: RunPaths,

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.errors import RunFailed, UserError
-from benchmark.job import Job, one_line, run_job
-from benchmark.lock import LockHeld
+from benchmark.job import Job, mark_not_run, one_line, run_job
+from benchmark.lock import LockHeld, LockLost
 
 Report = Callable[[Job, str], None]
 
@@ -28,6 +28,8 @@ def failure_message(job: Job, err: BaseException) -> str:
         return str(err)
     if isinstance(err, RunFailed):
         return f"failed: {err} (recorded in {job.paths().failed}; the run gives no numbers)"
+    if isinstance(err, LockLost):
+        return f"stopped: {err}; the process that holds the lock now continues the run"
     if isinstance(err, OSError):
         where = f" ({err.filename})" if err.filename else ""
         return (f"{type(err).__name__}: {err.strerror or err}{where}; fix the disk or "
@@ -37,9 +39,15 @@ def failure_message(job: Job, err: BaseException) -> str:
 
 
 def _skip_reason(job: Job, failed: set[str]) -> str | None:
-    if job.base is not None and job.base in failed:
-        return f"not run: its warm start {job.base} failed"
-    return None
+    """Why a job must not run (its base failed), after recording that in its run directory."""
+    if job.base is None or job.base not in failed:
+        return None
+    reason = f"not run: its warm start {job.base} failed"
+    try:
+        mark_not_run(job, reason)
+    except (UserError, OSError):
+        pass  # the launcher still reports the skip; status then shows the older state
+    return reason
 
 
 def run_local(waves: Sequence[Sequence[Job]], on_error: Report | None = None,

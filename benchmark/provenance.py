@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import marshal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,17 +20,20 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Reporting, launching and the CLI are left out: they never change a number.
 NUMERIC_CODE = (
     "benchmark/attacks.py", "benchmark/losses.py", "benchmark/metrics.py", "benchmark/method.py",
-    "benchmark/models.py", "benchmark/train.py", "benchmark/evaluate.py", "benchmark/datasets",
+    "benchmark/models.py", "benchmark/protocols.py", "benchmark/train.py", "benchmark/evaluate.py",
+    "benchmark/datasets",
 )
 # Paths whose uncommitted or untracked changes make the git state dirty.
 CODE_DIRS = ("benchmark", "methods")
 
 
 def _rel(path: Path) -> str:
+    """A path relative to the repository; a file outside it is named `external/<file name>`, so
+    the run key does not depend on where that file sits."""
     try:
         return path.resolve().relative_to(REPO_ROOT).as_posix()
     except ValueError:
-        return path.resolve().as_posix()
+        return f"external/{path.name}"
 
 
 def file_digest(path: Path) -> str:
@@ -65,11 +69,32 @@ def method_files(cls: type) -> list[Path]:
     return sorted(files)
 
 
+def _fileless_digest(cls: type) -> str:
+    """Digest of a class defined without a source file (`python -c`, a notebook cell): the
+    bytecode of its own functions and its plain class attributes."""
+    h = hashlib.sha256()
+    for name, value in sorted(vars(cls).items()):
+        code = getattr(value, "__code__", None)
+        if code is not None:
+            h.update(name.encode() + marshal.dumps(code))
+        elif isinstance(value, (int, float, str, bool, tuple)) or value is None:
+            h.update(f"{name}={value!r}".encode())
+    return h.hexdigest()[:16]
+
+
+def _fileless_classes(cls: type) -> list[type]:
+    return [k for k in cls.__mro__ if k is not object
+            and not getattr(sys.modules.get(k.__module__), "__file__", None)]
+
+
 def code_digests(cls: type | None) -> dict[str, str]:
     """{relative path: digest} of every file that defines the numbers of a run of method `cls`
     (of the harness alone for None: a scored model)."""
     own = method_files(cls) if cls is not None else []
-    return {_rel(p): file_digest(p) for p in [*own, *_harness_files()]}
+    digests = {_rel(p): file_digest(p) for p in [*own, *_harness_files()]}
+    for klass in _fileless_classes(cls) if cls is not None else []:
+        digests[f"<no file>/{klass.__module__}.{klass.__qualname__}"] = _fileless_digest(klass)
+    return digests
 
 
 def changed_files(old: dict[str, str] | None, new: dict[str, str]) -> list[str]:

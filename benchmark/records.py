@@ -268,7 +268,7 @@ def claim_spec(paths: RunPaths, spec: RunSpec) -> str:
 
 def run_state(paths: RunPaths) -> tuple[str, str]:
     """(state, detail) of a run directory, from its files alone: not started | training |
-    interrupted | failed | trained | evaluated | damaged."""
+    interrupted | failed | trained | evaluating | evaluated | damaged."""
     try:
         if paths.record.exists():
             RunRecord.from_dict(read_json(paths.record))
@@ -276,18 +276,22 @@ def run_state(paths: RunPaths) -> tuple[str, str]:
         if not paths.spec.exists():
             return "not started", ""
         spec = read_json(paths.spec)
+        if not isinstance(spec, dict):
+            raise SchemaError(f"{paths.spec} is not a JSON object")
         if paths.failed.exists():
             failure = Failure.from_dict(read_json(paths.failed))
             return "failed", failure.describe()
         epochs = len(read_jsonl(paths.log))
     except (UserError, SchemaError) as err:
         return "damaged", str(err)
+    owner = read_lock(paths.root)
+    live = owner is not None and is_live(owner)
     if paths.done.exists():
-        return "trained", "not evaluated"
+        return ("evaluating", owner.describe()) if live and owner else \
+            ("trained", "not evaluated")
     total = (spec.get("protocol") or {}).get("epochs")
     begin = (spec.get("warm_start") or {}).get("epoch", 0) or 0
     progress = f"epoch {epochs}/{total - begin}" if isinstance(total, int) else f"{epochs} epochs"
-    owner = read_lock(paths.root)
-    if owner is not None and is_live(owner):
+    if live and owner is not None:
         return "training", f"{progress}, {owner.describe()}"
     return "interrupted", progress

@@ -85,7 +85,7 @@ class Failure(_Schema):
     """failed.json: why a run stopped without numbers. Rerunning the command retries it."""
 
     reason: str                     # one line
-    kind: str                       # "non-finite" | "crash" | "setting"
+    kind: str                       # "non-finite" | "crash" | "setting" | "not-run"
     epoch: int | None = None        # 1-based epoch being trained, when known
     batch: int | None = None        # batch index within that epoch, when known
     host: str | None = None
@@ -122,3 +122,16 @@ class RunRecord(_Schema):
     git_commit: str | None = None
     git_dirty: bool | None = None
     source: dict[str, Any] | None = None        # models scored with `fairbench eval`
+
+    @classmethod
+    def from_dict(cls, data: Any) -> RunRecord:
+        """Also checks the nested parts the report reads (history lines, train, eval)."""
+        record = super().from_dict(data)
+        for name in ("protocol", "hparams", "env", "train", "eval", "eval_files"):
+            if not isinstance(getattr(record, name), dict):
+                raise SchemaError(f"RunRecord.{name} is not a JSON object")
+        if not isinstance(record.history, list) or not isinstance(record.classes, list):
+            raise SchemaError("RunRecord.history and classes must be lists")
+        for line in record.history:
+            EpochLog.from_dict(line)
+        return record

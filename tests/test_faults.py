@@ -315,3 +315,115 @@ def test_two_launchers_on_one_directory_never_train_a_run_twice(tmp_path: Path):
     both = "\n".join(errs)
     assert "held by" in both or "waiting for" in both or "reused" in both, both
     assert json.loads((tmp_path / "fmnist/smoke/plan.json").read_text())["runs"]
+
+
+# --- found in review ----------------------------------------------------------------------------
+BASE_SOURCE = '''
+import math
+
+from benchmark.method import register_method
+from methods.pgd_at import PgdAT
+
+FAIL = False
+
+
+@register_method("_test_base")
+class Base(PgdAT):
+    """Test-only base whose loss turns NaN once FAIL is set."""
+    core = False
+
+    def loss(self, model, x, y, ctx):
+        out = super().loss(model, x, y, ctx)
+        return out * math.nan if FAIL else out
+'''
+
+
+@register_method("_test_dep")
+class _Dependent(PgdAT):
+    """Test-only: warm-starts from _test_base at half the schedule."""
+
+    core = False
+    warm_start_base = "_test_base"
+    begin_fraction = 0.5
+
+
+def test_a_dependent_of_a_failed_edited_base_never_shows_stale_numbers(tmp_path, capsys,
+                                                                    monkeypatch):
+    module = tmp_path / "base_method_mod.py"
+    module.write_text(BASE_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("base_method_mod")
+    results = str(tmp_path / "r")
+    assert _cli("run", *SMOKE, "--methods", "_test_dep", "--results", results) == 0
+    report = tmp_path / "r/fmnist/smoke/report"
+    assert (report / "table.md").exists()
+    mod.FAIL = True                                   # the edit makes the base fail ...
+    module.write_text(BASE_SOURCE + "# edited\n")     # ... and changes its code digest
+    capsys.readouterr()
+    assert _cli("run", *SMOKE, "--methods", "_test_dep", "--results", results) == 1
+    err = capsys.readouterr().err
+    assert "not run: its warm start fmnist/smoke/_test_base/seed0 failed" in err
+    dep = RunPaths(tmp_path / "r/fmnist/smoke/_test_dep/seed0")
+    assert not dep.record.exists() and read_json(dep.failed)["kind"] == "not-run"
+    assert run_state(dep) == ("failed", "not run: its warm start fmnist/smoke/_test_base/seed0 "
+                                        "failed")
+    assert not report.exists() and "removed the old report" in err  # it showed stale numbers
+
+
+def test_damaged_shapes_and_model_files(smoke_results: Path, tmp_path: Path, capsys):
+    results = tmp_path / "r"
+    shutil.copytree(smoke_results, results)
+    trades = RunPaths(results / "fmnist/smoke/trades/seed0")
+    pgd = RunPaths(results / "fmnist/smoke/pgd_at/seed0")
+    record = read_json(trades.record)
+    del record["history"][0]["lr"]                    # valid JSON, wrong shape
+    trades.record.write_text(json.dumps(record))
+    assert run_state(trades)[0] == "damaged" and "EpochLog lacks lr" in run_state(trades)[1]
+    assert _cli("report", "--dataset", "fmnist", "--preset", "smoke", "--results",
+                str(results)) == 0
+    assert "trades/seed0 (damaged" in capsys.readouterr().out
+    trades.record.unlink()
+    # damaged model_last.pt is rebuilt from ckpt_last.pt (same weights)
+    last = load_state(trades.last)["model"]
+    trades.last.write_bytes(b"\x00" * 10)
+    assert _cli("run", *SMOKE, "--methods", "trades", "--results", str(results),
+                "--no-report") == 0
+    assert "rebuilt it from ckpt_last.pt" in capsys.readouterr().err
+    assert all(torch.equal(last[k], v) for k, v in load_state(trades.last)["model"].items())
+    # a spec that is JSON but not an object: that run is damaged, status goes on
+    pgd.spec.write_text("[]")
+    assert _cli("status", "--results", str(results)) == 0
+    out = capsys.readouterr().out
+    assert "pgd_at/seed0  evaluated" in out  # its record is intact
+    pgd.record.unlink()
+    assert run_state(pgd)[0] == "damaged"
+
+
+def test_fileless_method_code_is_digested():
+    from benchmark.provenance import code_digests
+
+    def define(body: str) -> type:
+        ns: dict = {"__name__": "fileless_mod_for_test"}
+        exec(compile("from methods.pgd_at import PgdAT\n"
+                     f"class Fileless(PgdAT):\n    def loss(self, m, x, y, ctx):\n{body}\n",
+                     "<notebook cell>", "exec"), ns)
+        return ns["Fileless"]
+
+    one, two = define("        return 1"), define("        return 2")
+    key = "<no file>/fileless_mod_for_test.Fileless"
+    assert code_digests(one)[key] != code_digests(two)[key]
+
+
+def test_lock_settings_and_submitit_parameters_are_checked_first(tmp_path, capsys,
+                                                                 monkeypatch):
+    for name, value, text in (("FAIRBENCH_LOCK_STALE", "abc", "is not a number of seconds"),
+                              ("FAIRBENCH_LOCK_HEARTBEAT", "900", "must be > 0 and shorter")):
+        with monkeypatch.context() as m:
+            m.setenv(name, value)
+            assert _cli("run", *SMOKE, "--methods", "pgd_at", "--results",
+                        str(tmp_path / "r")) == 2
+            assert text in capsys.readouterr().err
+    assert _cli("run", *SMOKE, "--methods", "pgd_at", "--launcher", "submitit-local",
+                "--slurm", '{"foo": 1}', "--results", str(tmp_path / "r")) == 2
+    assert "--slurm parameters refused by submitit" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -110,8 +110,9 @@ def _seed_dirs(root: Path) -> dict[str, dict[int, Path]]:
 def _is_scored(run_dir: Path) -> bool:
     """A `fairbench eval` run (a scored checkpoint or zoo model, not trained here)."""
     try:
-        return "source" in read_json(RunPaths(run_dir).spec).get("hparams", {})
-    except (UserError, ValueError, OSError):
+        spec = read_json(RunPaths(run_dir).spec)
+        return isinstance(spec, dict) and "source" in (spec.get("hparams") or {})
+    except (UserError, ValueError, OSError, TypeError):
         return False
 
 
