@@ -32,7 +32,8 @@ def test_submitit_reports_a_failed_job_and_skips_its_dependents(tmp_path: Path):
                             parameters={"timeout_min": 10})
     assert [j.method for j, _ in failures] == ["pgd_at", "ham"]
     assert failures[1][1] == "not run: its warm start fmnist/smoke/pgd_at/seed0 failed"
-    assert not (tmp_path / "fmnist/smoke/ham").exists()  # never submitted
+    ham = json.loads((tmp_path / "fmnist/smoke/ham/seed0/failed.json").read_text())
+    assert ham["kind"] == "not-run"  # never submitted; recorded as not run
     assert failures[0][1].startswith("fmnist file ") and "is truncated or corrupt" in failures[0][1]
     failed = json.loads((tmp_path / "fmnist/smoke/pgd_at/seed0/failed.json").read_text())
     assert failed["kind"] == "setting" and "truncated or corrupt" in failed["reason"]
