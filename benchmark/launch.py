@@ -38,16 +38,32 @@ def failure_message(job: Job, err: BaseException) -> str:
             f"resume)")
 
 
-def _skip_reason(job: Job, failed: set[str]) -> str | None:
-    """Why a job must not run (its base failed), after recording that in its run directory."""
-    if job.base is None or job.base not in failed:
-        return None
-    reason = f"not run: its warm start {job.base} failed"
-    try:
-        mark_not_run(job, reason)
-    except (UserError, OSError):
-        pass  # the launcher still reports the skip; status then shows the older state
-    return reason
+class FailureLog:
+    """The failures of one launch, reported as they happen; both launchers share its rules."""
+
+    def __init__(self, on_error: Report | None) -> None:
+        self.items: list[tuple[Job, str]] = []
+        self.names: set[str] = set()
+        self.on_error = on_error
+
+    def fail(self, job: Job, message: str) -> None:
+        self.items.append((job, message))
+        self.names.add(job.name)
+        if self.on_error:
+            self.on_error(job, message)
+
+    def skipped(self, job: Job) -> bool:
+        """True (and recorded as a failure, in the run directory too) if the job's warm-start
+        base failed."""
+        if job.base is None or job.base not in self.names:
+            return False
+        reason = f"not run: its warm start {job.base} failed"
+        try:
+            mark_not_run(job, reason)
+        except (UserError, OSError):
+            pass  # the launcher still reports the skip; status then shows the older state
+        self.fail(job, reason)
+        return True
 
 
 def run_local(waves: Sequence[Sequence[Job]], on_error: Report | None = None,
@@ -57,14 +73,7 @@ def run_local(waves: Sequence[Sequence[Job]], on_error: Report | None = None,
     Runs held by another live launcher are deferred to the end of their wave, then waited for
     (when the holder finishes, its record is reused; if it died, this launcher takes over).
     """
-    failures: list[tuple[Job, str]] = []
-    failed: set[str] = set()
-
-    def fail(job: Job, message: str) -> None:
-        failures.append((job, message))
-        failed.add(job.name)
-        if on_error:
-            on_error(job, message)
+    log = FailureLog(on_error)
 
     def note(job: Job, message: str) -> None:
         if on_note:
@@ -81,20 +90,15 @@ def run_local(waves: Sequence[Sequence[Job]], on_error: Report | None = None,
         except KeyboardInterrupt:
             raise
         except Exception as err:  # noqa: BLE001 - a failed run must not stop the rest
-            fail(job, failure_message(job, err))
+            log.fail(job, failure_message(job, err))
         return True
 
     for wave in waves:
-        deferred = []
-        for job in wave:
-            reason = _skip_reason(job, failed)
-            if reason:
-                fail(job, reason)
-            elif not attempt(job, block=False):
-                deferred.append(job)
+        deferred = [job for job in wave
+                    if not log.skipped(job) and not attempt(job, block=False)]
         for job in deferred:
             attempt(job, block=True)
-    return failures
+    return log.items
 
 
 def _last_error_line(text: str) -> str:
@@ -127,23 +131,9 @@ def run_submitit(waves: Sequence[Sequence[Job]], folder: Path, *, cluster: str |
 
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     executor.update_parameters(**(parameters or {}))
-    failures: list[tuple[Job, str]] = []
-    failed: set[str] = set()
-
-    def fail(job: Job, message: str) -> None:
-        failures.append((job, message))
-        failed.add(job.name)
-        if on_error:
-            on_error(job, message)
-
+    log = FailureLog(on_error)
     for wave in waves:
-        runnable = []
-        for job in wave:
-            reason = _skip_reason(job, failed)
-            if reason:
-                fail(job, reason)
-            else:
-                runnable.append(job)
+        runnable = [job for job in wave if not log.skipped(job)]
         if not runnable:
             continue
         with executor.batch():
@@ -152,5 +142,5 @@ def run_submitit(waves: Sequence[Sequence[Job]], folder: Path, *, cluster: str |
             try:
                 handle.result()
             except Exception as err:  # noqa: BLE001 - report every failed job, keep going
-                fail(job, _last_error_line(str(err)) or traceback.format_exc(1))
-    return failures
+                log.fail(job, _last_error_line(str(err)) or traceback.format_exc(1))
+    return log.items

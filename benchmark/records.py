@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
 import tempfile
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,36 +16,7 @@ import torch
 from benchmark.errors import UserError, warn
 from benchmark.lock import LOCK_FILE, is_live, read_lock
 from benchmark.provenance import changed_files, git_state
-from benchmark.schema import Failure, RunRecord, SchemaError
-
-SCHEMA_VERSION = 2  # 2: code digests in the spec, method logs under "method", failed.json
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """Everything that determines a run's numbers (not where or on what it ran)."""
-
-    method: str
-    dataset: str
-    preset: str
-    seed: int
-    protocol: dict[str, Any]
-    hparams: dict[str, Any]
-    warm_start: dict[str, Any] | None = None   # {"method", "epoch", "run_key"} of the base
-    code: dict[str, str] = field(default_factory=dict)  # {file: digest} (provenance.py)
-    schema: int = SCHEMA_VERSION
-
-    @property
-    def model(self) -> str:
-        return self.protocol["model"]
-
-    @property
-    def key(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "model": self.model, "run_key": self.key}
+from benchmark.schema import Failure, RunRecord, RunSpec, SchemaError
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The one declared schema of the files a run writes: epoch log lines, training summary, failure
-and run record. `run`, `eval` and the report build and read them through these classes.
+"""The one declared schema of the files a run writes: run spec, epoch log lines, training
+summary, failure and run record. `run`, `eval` and the report build and read them through these
+classes.
 
 Every class writes plain JSON (`as_dict`) and reads it back (`from_dict`), refusing a dict that
 lacks a required key (the file is then reported as damaged, never half-read).
@@ -8,10 +9,13 @@ lacks a required key (the file is then reported as damaged, never half-read).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 T = TypeVar("T", bound="_Schema")
+SCHEMA_VERSION = 2  # 2: code digests in the spec, method logs under "method", failed.json
 
 
 class SchemaError(ValueError):
@@ -34,6 +38,33 @@ class _Schema:
             raise SchemaError(f"{cls.__name__} lacks {', '.join(missing)}")
         names = {f.name for f in fields}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines a run's numbers (not where or on what it ran)."""
+
+    method: str
+    dataset: str
+    preset: str
+    seed: int
+    protocol: dict[str, Any]
+    hparams: dict[str, Any]
+    warm_start: dict[str, Any] | None = None   # {"method", "epoch", "run_key"} of the base
+    code: dict[str, str] = field(default_factory=dict)  # {file: digest} (provenance.py)
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def model(self) -> str:
+        return self.protocol["model"]
+
+    @property
+    def key(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "model": self.model, "run_key": self.key}
 
 
 @dataclass
@@ -118,7 +149,7 @@ class RunRecord(_Schema):
     history: list[dict[str, Any]]               # EpochLog.as_dict() per epoch
     warm_start: dict[str, Any] | None = None
     code: dict[str, str] = field(default_factory=dict)
-    schema: int = 2
+    schema: int = SCHEMA_VERSION
     git_commit: str | None = None
     git_dirty: bool | None = None
     source: dict[str, Any] | None = None        # models scored with `fairbench eval`
