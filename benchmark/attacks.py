@@ -25,10 +25,11 @@ Start = Literal["uniform", "trades", "none"]
 @dataclass
 class PGDResult:
     """x_adv; first_miss[i] = first iterate index (0 = the start point) at which example i was
-    misclassified, steps + 1 if never seen misclassified; kept[i] False if dropped early."""
+    misclassified, steps + 1 if never seen misclassified (None unless `track` or `drop_after`
+    asked for it); kept[i] False if dropped early."""
 
     x_adv: Tensor
-    first_miss: Tensor
+    first_miss: Tensor | None
     kept: Tensor
 
 
@@ -74,6 +75,9 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: f
         else:
             x_adv = x.clone()
         x_adv = torch.min(torch.max(x_adv, x - eps_t), x + eps_t).clamp(0, 1).detach()
+        if drop_after is None and not track:
+            x_adv = _plain_steps(model, x, y, x_adv, eps_t, alpha_t, steps, loss, clean_logits)
+            return PGDResult(x_adv, None, torch.ones(len(y), dtype=torch.bool, device=x.device))
 
         n = len(y)
         first_miss = torch.full((n,), steps + 1, dtype=torch.long, device=x.device)
@@ -109,6 +113,19 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: f
         return PGDResult(x_adv.detach(), first_miss, kept)
     finally:
         model.train(was_training)
+
+
+def _plain_steps(model: nn.Module, x: Tensor, y: Tensor, x_adv: Tensor, eps: Tensor,
+                 alpha: Tensor, steps: int, loss: Loss, clean_logits: Tensor | None) -> Tensor:
+    """The fast path: every example takes every step, no bookkeeping (same iterates as the
+    general loop, which indexes the examples still attacked and tracks misclassification)."""
+    for _ in range(steps):
+        x_adv.requires_grad_(True)
+        value, _ = _objective(model, x_adv, y, loss, clean_logits)
+        (grad,) = torch.autograd.grad(value, x_adv)
+        stepped = x_adv.detach() + alpha * grad.sign()
+        x_adv = torch.min(torch.max(stepped, x - eps), x + eps).clamp(0, 1)
+    return x_adv.detach()
 
 
 class PassCounter:

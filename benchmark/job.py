@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from benchmark.datasets.base import Splits, load_splits
@@ -30,6 +31,7 @@ from benchmark.evaluate import (
     weights_digest,
 )
 from benchmark.lock import LockHeld, LockInfo, LockLost, RunLock
+from benchmark.memory import peak_mb, reset_peak
 from benchmark.method import Method, load_methods, make_method
 from benchmark.models import build_model, resolve_device
 from benchmark.protocols import Protocol, get_protocol
@@ -253,6 +255,7 @@ def _train_and_evaluate(job: Job, spec: RunSpec, method: Method, protocol: Proto
     evaluator = Evaluator(protocol, device, show_progress=job.show_progress)
     data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
     evals, eval_files = {}, {}
+    reset_peak(device)
     for name in CHECKPOINTS:
         ckpt = load_model_file(paths, name)
         model.load_state_dict(ckpt["model"])
@@ -260,7 +263,17 @@ def _train_and_evaluate(job: Job, spec: RunSpec, method: Method, protocol: Proto
                                                             ckpt.get("epoch"))
     history = [EpochLog.from_dict(line).as_dict() for line in read_jsonl(paths.log)]
     return write_record(paths, spec, splits.info.classes, env, train, evals, eval_files,
-                        protocol, history)
+                        protocol, history, eval_cost=eval_cost(evals, eval_files, device))
+
+
+def eval_cost(evals: dict[str, Any], eval_files: dict[str, str], device: torch.device
+              ) -> dict[str, Any]:
+    """Evaluation seconds (each distinct eval file once: identical best and last weights are
+    evaluated once) and the peak memory since `reset_peak`."""
+    seen: dict[str, float] = {}
+    for name, entry in evals.items():
+        seen[eval_files[name]] = sum((entry.get("seconds") or {}).values())
+    return {"seconds": sum(seen.values()), "peak_memory_mb": peak_mb(device)}
 
 
 def load_model_file(paths: RunPaths, name: str) -> dict[str, Any]:
@@ -307,12 +320,14 @@ def evaluate_checkpoint(evaluator: Evaluator, model: nn.Module, data: EvalSet, p
 def write_record(paths: RunPaths, spec: RunSpec, classes: Sequence[str], env: dict[str, Any],
                  train: TrainSummary, evals: dict[str, Any], eval_files: dict[str, str],
                  protocol: Protocol, history: list[dict[str, Any]],
-                 source: dict[str, Any] | None = None) -> dict[str, Any]:
+                 source: dict[str, Any] | None = None,
+                 eval_cost: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build record.json from its parts (the one place a record is made) and write it last."""
     record = RunRecord(
         **{k: v for k, v in spec.as_dict().items() if k != "schema"}, schema=spec.schema,
         classes=list(classes), env=env, train=train.as_dict(), eval=evals,
         eval_files=eval_files, eval_settings=eval_settings(protocol), history=history,
-        git_commit=env.get("git_commit"), git_dirty=env.get("git_dirty"), source=source)
+        git_commit=env.get("git_commit"), git_dirty=env.get("git_dirty"), source=source,
+        eval_cost=eval_cost)
     atomic_write_json(paths.record, record.as_dict())
     return record.as_dict()

@@ -82,6 +82,7 @@ class EpochLog(_Schema):
     val: dict[str, Any]             # validation clean/robust avg, worst, per class
     best: bool                      # this epoch became model_best.pt
     method: dict[str, Any] = field(default_factory=dict)
+    val_seconds: float | None = None  # validation for checkpoint selection (not in `seconds`)
 
     @classmethod
     def from_dict(cls, data: Any) -> EpochLog:
@@ -109,6 +110,7 @@ class TrainSummary(_Schema):
     warm_start_passes: int | None = None
     seconds_with_warm_start: float | None = None
     passes_with_warm_start: int | None = None
+    peak_memory_mb: float | None = None         # RSS on CPU, max allocated on GPU (memory.py)
 
 
 @dataclass
@@ -153,6 +155,7 @@ class RunRecord(_Schema):
     git_commit: str | None = None
     git_dirty: bool | None = None
     source: dict[str, Any] | None = None        # models scored with `fairbench eval`
+    eval_cost: dict[str, Any] | None = None     # {"seconds", "peak_memory_mb"} of evaluation
 
     @classmethod
     def from_dict(cls, data: Any) -> RunRecord:

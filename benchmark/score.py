@@ -162,8 +162,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate one checkpoint or RobustBench model per class and write a run record."""
     from benchmark.datasets.base import DATASETS, load_splits
     from benchmark.evaluate import EvalSet, Evaluator, weights_digest
-    from benchmark.job import evaluate_checkpoint, write_record
+    from benchmark.job import eval_cost, evaluate_checkpoint, write_record
     from benchmark.lock import RunLock
+    from benchmark.memory import reset_peak
     from benchmark.models import build_model, resolve_device
     from benchmark.protocols import apply_overrides, get_protocol
     from benchmark.provenance import code_digests
@@ -225,10 +226,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
         atomic_write_json(paths.env, env)
         data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
         evaluator = Evaluator(protocol, device, show_progress=not args.quiet)
+        reset_peak(device)
         entry, rel = evaluate_checkpoint(evaluator, model, data, paths, "best", None)
-        write_record(paths, spec, splits.info.classes, env, TrainSummary(),
-                     dict.fromkeys(CHECKPOINTS, entry), dict.fromkeys(CHECKPOINTS, rel),
-                     protocol, [], source=source)
+        evals, files = dict.fromkeys(CHECKPOINTS, entry), dict.fromkeys(CHECKPOINTS, rel)
+        write_record(paths, spec, splits.info.classes, env, TrainSummary(), evals, files,
+                     protocol, [], source=source, eval_cost=eval_cost(evals, files, device))
     finally:
         lock.release()
     classes = list(splits.info.classes)

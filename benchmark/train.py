@@ -25,6 +25,7 @@ from benchmark.attacks import PassCounter
 from benchmark.datasets.base import Splits, TensorLoader
 from benchmark.errors import RunFailed, UserError, warn
 from benchmark.evaluate import load_state, pgd_predictions, predict
+from benchmark.memory import peak_mb, reset_peak
 from benchmark.method import Method, TrainContext
 from benchmark.metrics import evaluate_predictions
 from benchmark.models import build_model
@@ -40,6 +41,21 @@ from benchmark.schema import EpochLog, TrainSummary
 
 
 @dataclass
+class EpochSteps:
+    """What one epoch of training updates did (before validation and checkpointing)."""
+
+    epoch: int                      # 0-based
+    lr: float
+    loss_sum: float
+    updates: int
+    skipped: int
+    seconds: float
+    forward: int
+    backward: int
+    method_log: dict[str, Any]
+
+
+@dataclass
 class TrainState:
     """Counters carried across epochs and resumes."""
 
@@ -49,6 +65,7 @@ class TrainState:
     backward: int = 0
     best_score: float = -math.inf
     best_epoch: int | None = None
+    peak_memory_mb: float = 0.0     # peak over this run's training sessions
     warm: dict[str, Any] = field(default_factory=dict)  # base cost up to the begin epoch
 
 
@@ -160,6 +177,7 @@ class Trainer:
         """Train until the protocol's last epoch; returns the training summary."""
         p = self.protocol
         self._resume_or_start()
+        reset_peak(self.device)
         if 0 in self.keep_epochs and self.state.epoch == 0:
             atomic_torch_save(self.paths.epoch_ckpt(0), self._checkpoint())
         counter = PassCounter().attach(self.model)
@@ -182,6 +200,12 @@ class Trainer:
 
     def _train_epoch(self, epoch: int, model: nn.Module, ctx: TrainContext,
                      counter: PassCounter) -> None:
+        self._finish_epoch(self.train_steps(epoch, model, ctx, counter), ctx)
+
+    def train_steps(self, epoch: int, model: nn.Module, ctx: TrainContext,
+                    counter: PassCounter) -> EpochSteps:
+        """One epoch of training updates (what "training seconds" time; `make perf` times this
+        very function against a bare PyTorch loop)."""
         torch.manual_seed(self.seed * 100_003 + epoch)  # resume-exact randomness per epoch
         lr = self.lr_at(epoch)
         for group in self.optimizer.param_groups:
@@ -220,30 +244,46 @@ class Trainer:
         logged.update(self.method.on_epoch_end(self.model, ctx))
         seconds = time.perf_counter() - t0
         counter.enabled = False
+        return EpochSteps(epoch=epoch, lr=lr, loss_sum=loss_sum, updates=updates,
+                          skipped=skipped, seconds=seconds, forward=counter.forward,
+                          backward=counter.backward, method_log={**ctx.log, **logged})
+
+    def _finish_epoch(self, steps: EpochSteps, ctx: TrainContext) -> None:
+        """Count the epoch, validate (timed), keep the best model, log, then checkpoint (the
+        log line comes first: a kill in between resumes from the previous checkpoint and drops
+        the line)."""
         st = self.state
-        st.epoch, st.seconds = epoch + 1, st.seconds + seconds
-        st.forward, st.backward = st.forward + counter.forward, st.backward + counter.backward
+        st.epoch, st.seconds = steps.epoch + 1, st.seconds + steps.seconds
+        st.peak_memory_mb = max(st.peak_memory_mb, peak_mb(self.device))
+        st.forward, st.backward = st.forward + steps.forward, st.backward + steps.backward
+        t0 = time.perf_counter()
         val = validate(self.model, self.splits, self.protocol, self.device)
+        val_seconds = time.perf_counter() - t0
         score = val[self.protocol.select_on]
         is_best = score > st.best_score
         if is_best:
             st.best_score, st.best_epoch = score, st.epoch
             atomic_torch_save(self.paths.best, {"model": self.model.state_dict(),
                                                 "epoch": st.epoch})
-        line = EpochLog(epoch=st.epoch, lr=lr, loss=loss_sum / max(updates, 1), updates=updates,
-                        skipped_batches=skipped, seconds=seconds,
-                        passes=counter.forward + counter.backward, val=val, best=is_best,
-                        method={**ctx.log, **logged})
+        line = EpochLog(epoch=st.epoch, lr=steps.lr, loss=steps.loss_sum / max(steps.updates, 1),
+                        updates=steps.updates, skipped_batches=steps.skipped,
+                        seconds=steps.seconds, passes=steps.forward + steps.backward, val=val,
+                        best=is_best, method=steps.method_log, val_seconds=val_seconds)
         with open(self.paths.log, "a") as f:
             f.write(json.dumps(line.as_dict()) + "\n")
+        self.save_checkpoints()
+        if self.after_epoch is not None:
+            self.after_epoch(st.epoch)
+
+    def save_checkpoints(self) -> None:
+        """ckpt_last.pt (the previous one kept as ckpt_prev.pt) and, at kept epochs,
+        ckpt_epoch<k>.pt."""
         checkpoint = self._checkpoint()
-        if st.epoch in self.keep_epochs:  # before ckpt_last: a resume never skips writing it
-            atomic_torch_save(self.paths.epoch_ckpt(st.epoch), checkpoint)
+        if self.state.epoch in self.keep_epochs:  # before ckpt_last: a resume never skips it
+            atomic_torch_save(self.paths.epoch_ckpt(self.state.epoch), checkpoint)
         if self.paths.ckpt.exists():  # the previous epoch's state survives a damaged write
             os.replace(self.paths.ckpt, self.paths.prev)
         atomic_torch_save(self.paths.ckpt, checkpoint)
-        if self.after_epoch is not None:
-            self.after_epoch(st.epoch)
 
     def summary(self) -> TrainSummary:
         st = self.state
@@ -255,4 +295,5 @@ class Trainer:
             best_epoch=st.best_epoch, best_val=st.best_score,
             warm_start_seconds=warm["seconds"], warm_start_passes=warm["passes"],
             seconds_with_warm_start=st.seconds + warm["seconds"],
-            passes_with_warm_start=own_passes + warm["passes"])
+            passes_with_warm_start=own_passes + warm["passes"],
+            peak_memory_mb=st.peak_memory_mb or None)

@@ -23,13 +23,16 @@ ATTACKS = ("clean", "pgd20", "cw", "autoattack")
 CHECKPOINTS = ("best", "last")
 BASELINE = "pgd_at"
 VAL_KEYS = ("clean_avg", "clean_worst", "robust_avg", "robust_worst")
-COST_KEYS = {  # metrics column -> key of record["train"]
-    "train_seconds": "seconds",
-    "train_passes": "passes",
-    "train_seconds_with_warm_start": "seconds_with_warm_start",
-    "train_passes_with_warm_start": "passes_with_warm_start",
-    "warm_start_seconds": "warm_start_seconds",
-    "warm_start_passes": "warm_start_passes",
+COST_KEYS = {  # metrics column -> (record section, key): training and evaluation cost
+    "train_seconds": ("train", "seconds"),
+    "train_passes": ("train", "passes"),
+    "train_seconds_with_warm_start": ("train", "seconds_with_warm_start"),
+    "train_passes_with_warm_start": ("train", "passes_with_warm_start"),
+    "warm_start_seconds": ("train", "warm_start_seconds"),
+    "warm_start_passes": ("train", "warm_start_passes"),
+    "train_peak_memory_mb": ("train", "peak_memory_mb"),
+    "eval_seconds_total": ("eval_cost", "seconds"),
+    "eval_peak_memory_mb": ("eval_cost", "peak_memory_mb"),
 }
 _SEED_DIR = re.compile(r"^seed(\d+)$")
 
@@ -151,8 +154,8 @@ def metrics_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     cost columns (training cost is the run's, repeated on each row)."""
     rows = []
     for rec in records:
-        train = rec.get("train", {})
-        costs = {col: _num(train.get(key)) for col, key in COST_KEYS.items()}
+        costs = {col: _num((rec.get(section) or {}).get(key))
+                 for col, (section, key) in COST_KEYS.items()}
         for ckpt in CHECKPOINTS:
             ev = rec.get("eval", {}).get(ckpt)
             if not ev:
