@@ -56,6 +56,8 @@ def eval_settings(protocol: Protocol) -> dict[str, Any]:
                   n_target_classes=protocol.aa_targets, apgd_iters=protocol.aa_iters)
     return {
         "eps": protocol.eps, "test_per_class": protocol.test_per_class,
+        "robust_counts": "clean-correct and adversarially correct (only clean-correct points "
+                         "are attacked)",
         "pgd20": {"steps": protocol.eval_pgd_steps, "alpha": protocol.eps / 4, "loss": "ce",
                   "start": "uniform", "seed": 0},
         "cw": {"steps": protocol.eval_cw_steps, "alpha": protocol.eps / 4, "loss": "cw_margin",
@@ -92,6 +94,24 @@ def pgd_predictions(model: nn.Module, x: Tensor, y: Tensor, *, eps: float, alpha
         if progress:
             progress(len(yb))
     return torch.cat(preds)
+
+
+def robust_predictions(model: nn.Module, x: Tensor, y: Tensor, clean_pred: Tensor, *,
+                       eps: float, alpha: float, steps: int, loss: str, batch_size: int,
+                       device: torch.device, seed: int = 0,
+                       progress: Callable[[int], None] | None = None) -> Tensor:
+    """Predictions under PGD where a point counts as robust only if it is also classified
+    correctly clean (AutoAttack's rule): only the clean-correct points are attacked, the others
+    keep their (wrong) clean prediction."""
+    correct = (clean_pred == y).nonzero().flatten()
+    pred = clean_pred.clone()
+    if progress:
+        progress(len(y) - len(correct))
+    if len(correct):
+        pred[correct] = pgd_predictions(model, x[correct], y[correct], eps=eps, alpha=alpha,
+                                        steps=steps, loss=loss, batch_size=batch_size,
+                                        device=device, seed=seed, progress=progress)
+    return pred
 
 
 class _AALog(logging.Handler):
@@ -200,9 +220,9 @@ class Evaluator:
                 bar.update(total)
             elif name in ("pgd20", "cw"):
                 steps = p.eval_pgd_steps if name == "pgd20" else p.eval_cw_steps
-                pred = pgd_predictions(model, x, y, eps=p.eps, alpha=p.eps / 4, steps=steps,
-                                       loss="ce" if name == "pgd20" else "cw", batch_size=bs,
-                                       device=dev, progress=bar.update)
+                pred = robust_predictions(model, x, y, clean_pred, eps=p.eps, alpha=p.eps / 4,
+                                          steps=steps, loss="ce" if name == "pgd20" else "cw",
+                                          batch_size=bs, device=dev, progress=bar.update)
             else:
                 partial = out_file.with_suffix(".aa-partial.json")
                 pred, own = autoattack_labels(model, x, y, p, dev, partial, bar.update)

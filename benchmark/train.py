@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from benchmark.attacks import PassCounter
 from benchmark.datasets.base import Splits, TensorLoader
 from benchmark.errors import RunFailed, UserError, warn
-from benchmark.evaluate import load_state, pgd_predictions, predict
+from benchmark.evaluate import load_state, predict, robust_predictions
 from benchmark.memory import peak_mb, reset_peak
 from benchmark.method import Method, TrainContext
 from benchmark.metrics import evaluate_predictions
@@ -75,9 +75,9 @@ def validate(model: nn.Module, splits: Splits, protocol: Protocol, device: torch
     classes = splits.info.classes
     bs = protocol.eval_batch_size
     clean = predict(model, splits.val_x, bs, device)
-    adv = pgd_predictions(model, splits.val_x, splits.val_y, eps=protocol.eps,
-                          alpha=protocol.eps / 4, steps=protocol.val_steps, loss="ce",
-                          batch_size=bs, device=device, seed=1)
+    adv = robust_predictions(model, splits.val_x, splits.val_y, clean, eps=protocol.eps,
+                             alpha=protocol.eps / 4, steps=protocol.val_steps, loss="ce",
+                             batch_size=bs, device=device, seed=1)
     c = evaluate_predictions(clean, splits.val_y, classes)
     r = evaluate_predictions(adv, splits.val_y, classes, clean_pred=clean)
     return {"clean_avg": c["avg"], "clean_worst": c["worst"], "clean_per_class": c["per_class"],

@@ -88,3 +88,23 @@ def test_cw_margin():
     logits = torch.tensor([[2.0, 1.0, 0.5], [0.0, 3.0, 1.0]])
     y = torch.tensor([0, 0])
     assert torch.allclose(cw_margin(logits, y), torch.tensor([-1.0, 3.0]))
+
+
+def test_robust_points_are_clean_correct_and_only_those_are_attacked():
+    from benchmark.evaluate import robust_predictions
+
+    class Fixed(torch.nn.Module):  # predicts class 0 always, whatever the input
+        def forward(self, x):
+            out = torch.zeros(len(x), 3)
+            out[:, 0] = 1.0 + 0 * x.flatten(1).sum(1)
+            return out
+
+    attacked: list[int] = []
+    model = Fixed()
+    model.register_forward_hook(lambda m, i, o: attacked.append(len(i[0])))
+    x, y = torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 0])
+    clean = torch.zeros(6, dtype=torch.long)
+    pred = robust_predictions(model, x, y, clean, eps=0.1, alpha=0.05, steps=2, loss="ce",
+                              batch_size=4, device=torch.device("cpu"))
+    assert torch.equal(pred, clean)  # the clean-wrong points keep their wrong prediction
+    assert sum(attacked) == 3 * (2 + 1)  # 3 clean-correct points x (2 steps + final forward)
