@@ -25,6 +25,7 @@ from benchmark.attacks import pgd
 from benchmark.datasets.base import first_per_class, to_float
 from benchmark.errors import UserError, warn
 from benchmark.metrics import evaluate_predictions
+from benchmark.models import in_memory_format
 from benchmark.protocols import Protocol
 from benchmark.records import atomic_write_json, read_json
 
@@ -201,6 +202,7 @@ class Evaluator:
         result = _read_partial(out_file) or {
             "settings": eval_settings(p), "weights": weights_digest(model), "attacks": {},
             "seconds": {}}
+        model = in_memory_format(model, p.channels_last)
         bs = p.eval_batch_size
         clean_pred = predict(model, data.x, bs, dev)
         for name in attacks:

@@ -15,6 +15,24 @@ ModelBuilder = Callable[[int, tuple[int, int, int]], nn.Module]  # (num_classes,
 MODELS: Registry[ModelBuilder] = Registry("model")
 
 
+class ChannelsLast(nn.Module):
+    """Runs a model (converted to channels_last) on channels_last inputs, whatever format the
+    caller's inputs have (evaluation attacks, pyautoattack)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model.to(memory_format=torch.channels_last)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x.contiguous(memory_format=torch.channels_last))
+
+
+def in_memory_format(model: nn.Module, channels_last: bool) -> nn.Module:
+    """The model to evaluate: wrapped to run channels_last when the protocol asks for it (4-D
+    image models only; the wrapper shares the model's weights)."""
+    return ChannelsLast(model) if channels_last else model
+
+
 class Normalize(nn.Module):
     """(x - mean) / std per channel, as the first layer, so attacks work in [0, 1] pixel space."""
 

@@ -1,126 +1,388 @@
-"""`make perf`: training-step cost of methods and speed paths, as ratios measured in one run.
+"""`make perf`: the harness's own training epoch and evaluator, timed against bare PyTorch.
 
-Every variant trains on the same batches from the same starting weights; variants are
-interleaved round by round (so background load hits them alike) and the report gives the median
-per-batch time ratio to the reference, plus exact passes per example. Absolute seconds on a
-shared 2-core machine mean little; ratios measured side by side do.
+    python -m benchmark.perf [--dataset fmnist --preset quick] [--device cuda] [--rounds 5]
 
-    python -m benchmark.perf [--methods pgd_at,trades,ham] [--rounds 5] [--init PATH]
+Times the code the benchmark runs, never a copy: `Trainer.train_steps` (one epoch of the real
+method, loader, augmentation, pass counting and checks) against a minimal PyTorch PGD-AT loop
+written here for the same work (same batches, same optimizer), and against the fastest bare loop
+found for this hardware; `validate` and the checkpoint writes of `Trainer`; `Evaluator` per
+attack; the harness's per-class AutoAttack against one plain pyautoattack run on the same points.
+Variants run interleaved over `--rounds` rounds from the same start weights, so background load
+hits them alike; every ratio is a median of per-round ratios measured in this one run. With
+`--device cuda` (or `--synthetic`) the data are random images of CIFAR shape for the CIFAR-10
+preset's model, so a GPU machine measures without any download. Writes results/perf.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
+import contextlib
 import json
+import platform
 import statistics
+import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from benchmark.attacks import PassCounter
-from benchmark.datasets import TensorLoader, load_splits
-from benchmark.evaluate import load_state
-from benchmark.method import TrainContext, make_method
-from benchmark.models import auto_device, build_model
-from benchmark.protocols import get_protocol
+from benchmark.datasets import DATASETS, TensorLoader, load_splits
+from benchmark.datasets.base import Splits, first_per_class, to_float
+from benchmark.errors import UserError
+from benchmark.evaluate import EvalSet, Evaluator, autoattack_labels, load_state, make_autoattack
+from benchmark.memory import peak_mb, reset_peak
+from benchmark.method import make_method
+from benchmark.models import build_model, resolve_device
+from benchmark.protocols import Protocol, get_protocol
+from benchmark.records import RunPaths
+from benchmark.train import Trainer, validate
+
+GOALS = {"harness_vs_bare": 1.02, "harness_vs_fastest_bare": 1.05,
+         "autoattack_vs_plain": 1.02}
 
 
-def _variants(methods: list[str]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(label, method, protocol overrides): every method, then the speed paths on the first."""
-    out = [(m, m, {}) for m in methods]
-    out += [(f"{methods[0]}+bf16", methods[0], {"amp": True}),
-            (f"{methods[0]}+channels_last", methods[0], {"channels_last": True})]
-    return out
+# --- the work being timed ------------------------------------------------------------------
+def bare_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, loader: TensorLoader,
+               protocol: Protocol, *, channels_last: bool = False,
+               freeze_in_attack: bool = False) -> None:
+    """A minimal PyTorch PGD-AT epoch: the same batches, attack and update as the harness's
+    `pgd_at`, without the harness (no method object, counter, checks or logging)."""
+    eps, alpha, steps = protocol.eps, protocol.alpha, protocol.train_steps
+    params = [p for p in model.parameters() if p.requires_grad]
+    for x, y in loader:
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        model.eval()
+        if freeze_in_attack:
+            for p in params:
+                p.requires_grad_(False)
+        x_adv = (x + (torch.rand_like(x) * 2 - 1) * eps).clamp(0, 1)
+        for _ in range(steps):
+            x_adv.requires_grad_(True)
+            loss = F.cross_entropy(model(x_adv), y, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            x_adv = torch.min(torch.max(x_adv.detach() + alpha * grad.sign(), x - eps),
+                              x + eps).clamp(0, 1)
+        if freeze_in_attack:
+            for p in params:
+                p.requires_grad_(True)
+        model.train()
+        loss = F.cross_entropy(model(x_adv.detach()), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
 
 
-def measure(dataset: str, preset: str, methods: list[str], rounds: int, batches: int,
-            init: Path | None) -> dict[str, Any]:
-    device = auto_device()
-    base = get_protocol(dataset, preset)
-    splits = load_splits(dataset, seed=0, val_per_class=base.val_per_class,
-                         train_per_class=base.train_per_class)
-    info = splits.info
-    torch.manual_seed(0)
-    start = build_model(base.model, info.num_classes, info.shape)
-    if init is not None:
-        start.load_state_dict(load_state(init)["model"])
-    loader = TensorLoader(splits.train_x, splits.train_y, base.batch_size, device=device,
-                          shuffle=True, seed=0)
-    data = [b for _, b in zip(range(batches), loader, strict=False)]
-    val = TensorLoader(splits.val_x, splits.val_y, base.eval_batch_size, device=device)
-    times: dict[str, list[float]] = {}
+def synthetic_splits(dataset: str, protocol: Protocol, seed: int = 0) -> Splits:
+    """Random uint8 images of the dataset's shape and balanced labels, sized like the preset
+    (no download): for timing only."""
+    info = DATASETS.get(dataset)
+    gen = torch.Generator().manual_seed(seed)
+    c = info.num_classes
+
+    def make(per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.arange(c).repeat_interleave(per_class)
+        return torch.randint(0, 256, (len(y), *info.shape), dtype=torch.uint8, generator=gen), y
+
+    train_x, train_y = make(protocol.train_per_class or 500)
+    val_x, val_y = make(protocol.val_per_class)
+    test_x, test_y = make(protocol.test_per_class or 100)
+    return Splits(info, train_x, train_y, val_x, val_y, test_x, test_y)
+
+
+def _subset(splits: Splits, n: int, seed: int = 0) -> Splits:
+    """The first `n` training images (a shuffled, class-mixed subset): one timed epoch."""
+    order = torch.randperm(len(splits.train_y), generator=torch.Generator().manual_seed(seed))
+    keep = order[:n]
+    return replace(splits, train_x=splits.train_x[keep], train_y=splits.train_y[keep])
+
+
+class Timer:
+    """Interleaved rounds: every variant once per round; medians of per-round ratios."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.seconds: dict[str, list[float]] = {}
+        self.peak: dict[str, float] = {}
+
+    def time(self, label: str, work: Callable[[], Any]) -> Any:
+        self._sync()
+        reset_peak(self.device)
+        t0 = time.perf_counter()
+        out = work()
+        self._sync()
+        self.seconds.setdefault(label, []).append(time.perf_counter() - t0)
+        self.peak[label] = max(self.peak.get(label, 0.0), peak_mb(self.device))
+        return out
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def median(self, label: str) -> float:
+        return statistics.median(self.seconds[label])
+
+    def ratio(self, label: str, ref: str) -> float:
+        return statistics.median(a / b for a, b in zip(self.seconds[label], self.seconds[ref],
+                                                        strict=True))
+
+
+# --- the measurements ----------------------------------------------------------------------
+TRAIN_VARIANTS: dict[str, dict[str, Any]] = {  # label -> (method, protocol overrides)
+    "harness": {"method": "pgd_at"},                 # the preset as it is (channels_last on)
+    "harness+contiguous": {"method": "pgd_at", "overrides": {"channels_last": False}},
+    "harness+bf16": {"method": "pgd_at", "overrides": {"amp": True}},
+    "ham": {"method": "ham"},
+}
+BARE_VARIANTS: dict[str, dict[str, bool]] = {
+    "bare": {},
+    "bare+channels_last": {"channels_last": True},
+    "bare+channels_last+frozen": {"channels_last": True, "freeze_in_attack": True},
+    "bare+frozen": {"freeze_in_attack": True},
+}
+
+
+def _trainer(method: str, protocol: Protocol, splits: Splits, device: torch.device,
+             start: dict[str, torch.Tensor], root: Path) -> Trainer:
+    trainer = Trainer(method=make_method(method, protocol), protocol=protocol, splits=splits,
+                      paths=RunPaths(root / method), seed=0, device=device,
+                      show_progress=False)
+    trainer.model.load_state_dict(start)
+    return trainer
+
+
+def measure_training(protocol: Protocol, splits: Splits, device: torch.device,
+                     start: dict[str, torch.Tensor], rounds: int, root: Path
+                     ) -> tuple[Timer, dict[str, Any]]:
+    timer = Timer(device)
     passes: dict[str, float] = {}
-    for r in range(rounds):
-        for label, name, overrides in _variants(methods):
-            protocol = get_protocol(dataset, preset, overrides)
-            method = make_method(name, protocol)
-            model = copy.deepcopy(start).to(device)
-            if protocol.channels_last:
-                model = model.to(memory_format=torch.channels_last)
-            opt = torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum)
-            counter = PassCounter().attach(model)
-            ctx = TrainContext(protocol=protocol, num_classes=info.num_classes, device=device,
-                               counter=counter, val_loader=val)
+    accuracy: dict[str, dict[str, float]] = {}
+    loader_for_data = TensorLoader(splits.train_x, splits.train_y, protocol.batch_size,
+                                   device=device, shuffle=True, seed=0,
+                                   augment_with=(splits.info.crop_padding, splits.info.flip))
+    for r in range(rounds + 1):  # round 0 warms up (first calls, allocator) and is dropped
+        if r == 1:
+            timer.seconds.clear()
+        for label, spec in TRAIN_VARIANTS.items():
+            p = replace(protocol, **spec.get("overrides", {}))
+            trainer = _trainer(spec["method"], p, splits, device, start, root)
+            model, ctx, counter = trainer.epoch_context()
+            steps = timer.time(label, lambda t=trainer, m=model, c=ctx, k=counter, e=r:
+                               t.train_steps(e, m, c, k))
+            counter.detach()
+            passes[label] = (steps.forward + steps.backward) / len(splits.train_y)
+            if label == "harness":
+                trainer.state.epoch = 1
+                timer.time("validation", lambda t=trainer: validate(
+                    t.model, t.splits, t.protocol, t.device))
+                timer.time("checkpoint", trainer.save_checkpoints)
+            if r == rounds and label.startswith("harness"):
+                val = validate(trainer.model, splits, p, device)
+                accuracy[label] = {"clean_avg": val["clean_avg"], "robust_avg": val["robust_avg"]}
+        for label, flags in BARE_VARIANTS.items():
             torch.manual_seed(r)
-            model.train()
-            t0 = time.perf_counter()
-            for x, y in data:
-                if protocol.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with (torch.autocast(device.type, dtype=torch.bfloat16) if protocol.amp
-                      else torch.autocast(device.type, enabled=False)):
-                    loss = method.loss(model, x, y, ctx)
-                if loss is not None:
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-            times.setdefault(label, []).append((time.perf_counter() - t0) / len(data))
-            passes[label] = counter.total / sum(len(y) for _, y in data)
-    ref = methods[0]
-    rows = {label: {"median_s_per_batch": statistics.median(ts),
-                    "time_ratio_to_" + ref: statistics.median(
-                        t / t_ref for t, t_ref in zip(ts, times[ref], strict=True)),
-                    "passes_per_example": passes[label]}
-            for label, ts in times.items()}
-    return {"dataset": dataset, "preset": preset, "device": str(device), "rounds": rounds,
-            "batches": len(data), "batch_size": base.batch_size,
-            "threads": torch.get_num_threads(), "init": str(init) if init else "random",
-            "results": rows}
+            model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
+            model.load_state_dict(start)
+            model = model.to(device)
+            if flags.get("channels_last"):
+                model = model.to(memory_format=torch.channels_last)
+            opt = torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
+                                  weight_decay=protocol.weight_decay)
+            loader = TensorLoader(splits.train_x, splits.train_y, protocol.batch_size,
+                                  device=device, shuffle=True, seed=0,
+                                  augment_with=(splits.info.crop_padding, splits.info.flip))
+            timer.time(label, lambda m=model, o=opt, ld=loader, f=flags:
+                       bare_epoch(m, o, ld, protocol, **f))
+        timer.time("data", lambda: [None for _ in loader_for_data])
+    return timer, {"passes_per_example": passes, "accuracy_after_timed_epoch": accuracy}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def measure_evaluation(protocol: Protocol, splits: Splits, device: torch.device,
+                       start: dict[str, torch.Tensor], rounds: int, per_class: int, root: Path
+                       ) -> tuple[Timer, dict[str, Any]]:
+    model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
+    model.load_state_dict(start)
+    model = model.to(device).eval()
+    keep = first_per_class(splits.test_y, per_class, splits.info.num_classes)
+    data = EvalSet(splits.test_x[keep], splits.test_y[keep], splits.info.classes)
+    p = replace(protocol, aa_per_class=per_class)
+    result = Evaluator(p, device, show_progress=False).evaluate(model, data, root / "eval.json")
+    timer = Timer(device)
+    x, y = to_float(data.x).to(device), data.y.to(device)
+    for r in range(rounds + 1):  # round 0 warms up and is dropped
+        if r == 1:
+            timer.seconds.clear()
+        timer.time("autoattack_harness", lambda: autoattack_labels(model, data.x, data.y, p,
+                                                                   device))
+        timer.time("autoattack_plain", lambda: make_autoattack(model, p, device)
+                   .run_standard_evaluation(x, y, batch_size=128))
+    total = sum(result["seconds"].values())
+    return timer, {"points": len(data.y), "attack_seconds": result["seconds"],
+                   "attack_share": {k: v / total for k, v in result["seconds"].items()}}
+
+
+def start_weights(protocol: Protocol, splits: Splits, device: torch.device, init: Path | None,
+                  warmup_epochs: int, root: Path) -> tuple[dict[str, torch.Tensor], str]:
+    """Weights every variant starts from: a checkpoint, else a short PGD-AT warm-up on the
+    timed subset (so HAM has easy examples to drop)."""
+    if init is not None:
+        return load_state(init)["model"], str(init)
+    trainer = _trainer("pgd_at", protocol, splits, device,
+                       build_model(protocol.model, splits.info.num_classes,
+                                   splits.info.shape).state_dict(), root)
+    model, ctx, counter = trainer.epoch_context()
+    for epoch in range(warmup_epochs):
+        trainer.train_steps(epoch, model, ctx, counter)
+    counter.detach()
+    state = {k: v.detach().cpu().clone() for k, v in trainer.model.state_dict().items()}
+    return state, f"{warmup_epochs} PGD-AT epochs on the timed subset"
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    import os
+
+    return {"host": platform.node(), "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "cuda": torch.version.cuda if device.type == "cuda" else None}
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    device = resolve_device(args.device)
+    # on a GPU (or with --synthetic) the default is CIFAR-10's quick preset on random images
+    synthetic = args.synthetic or (device.type == "cuda" and args.dataset == "fmnist")
+    dataset, preset = ("cifar10", "quick") if synthetic and args.dataset == "fmnist" \
+        else (args.dataset, args.preset)
+    protocol = get_protocol(dataset, preset)
+    if synthetic:
+        splits = synthetic_splits(dataset, protocol)
+    else:
+        splits = load_splits(dataset, seed=0, val_per_class=protocol.val_per_class,
+                             train_per_class=protocol.train_per_class,
+                             test_per_class=protocol.test_per_class)
+    n_train = args.batches * protocol.batch_size
+    subset = _subset(splits, n_train)
+    full_batches = -(-len(splits.train_y) // protocol.batch_size)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        torch.manual_seed(0)
+        start, start_desc = start_weights(protocol, subset, device, args.init,
+                                          args.warmup_epochs, root)
+        train, train_extra = measure_training(protocol, subset, device, start, args.rounds,
+                                              root)
+        evaluation, eval_extra = measure_evaluation(protocol, splits, device, start,
+                                                    args.rounds, args.eval_per_class, root)
+    epoch_full = train.median("harness") * full_batches / args.batches
+    fastest = min(BARE_VARIANTS, key=train.median)
+    same = "bare+channels_last" if protocol.channels_last else "bare"
+    ratios = {
+        "harness_vs_bare": train.ratio("harness", same),
+        "bare_same_format": same,
+        "harness_vs_fastest_bare": train.ratio("harness", fastest),
+        "fastest_bare": fastest,
+        "harness_contiguous_vs_harness": train.ratio("harness+contiguous", "harness"),
+        "harness_bf16_vs_harness": train.ratio("harness+bf16", "harness"),
+        "ham_vs_pgd_at_time": train.ratio("ham", "harness"),
+        "ham_vs_pgd_at_passes": (train_extra["passes_per_example"]["ham"]
+                                 / train_extra["passes_per_example"]["harness"]),
+        "data_share_of_epoch": train.ratio("data", "harness"),
+        "validation_share_of_full_epoch": train.median("validation") / (
+            train.median("validation") + train.median("checkpoint") + epoch_full),
+        "checkpoint_share_of_full_epoch": train.median("checkpoint") / (
+            train.median("validation") + train.median("checkpoint") + epoch_full),
+        "autoattack_vs_plain": evaluation.ratio("autoattack_harness", "autoattack_plain"),
+    }
+    acc = train_extra["accuracy_after_timed_epoch"]
+    accuracy_diff = {label: {k: acc[label][k] - acc["harness"][k] for k in acc["harness"]}
+                     for label in acc if label != "harness"}
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(device), "dataset": dataset, "preset": preset,
+        "data": "synthetic (random images of the dataset's shape)" if synthetic else "real",
+        "model": protocol.model, "batch_size": protocol.batch_size,
+        "timed_epoch_batches": args.batches, "full_epoch_batches": full_batches,
+        "rounds": args.rounds, "start_weights": start_desc, "goals": GOALS, "ratios": ratios,
+        "median_seconds": {k: train.median(k) for k in train.seconds}
+        | {k: evaluation.median(k) for k in evaluation.seconds},
+        "peak_memory_mb": train.peak | evaluation.peak,
+        "accuracy_difference_vs_default": accuracy_diff,
+        "evaluation": eval_extra, **train_extra,
+    }
+
+
+def print_report(report: dict[str, Any]) -> None:
+    r, goals = report["ratios"], report["goals"]
+    m = report["machine"]
+    print(f"make perf, {report['date']}: {report['dataset']}/{report['preset']} "
+          f"({report['data']} data), model {report['model']}, batch {report['batch_size']}, "
+          f"{report['timed_epoch_batches']}-batch epochs, {report['rounds']} interleaved rounds, "
+          f"on {m['gpu'] or m['device']} ({m['threads']} threads), start: "
+          f"{report['start_weights']}")
+    print("| measurement | ratio | goal |\n|---|---:|---:|")
+    rows = [(f"harness epoch / bare PyTorch loop ({r['bare_same_format']})", "harness_vs_bare"),
+            (f"harness epoch / fastest bare loop ({r['fastest_bare']})",
+             "harness_vs_fastest_bare"),
+            ("per-class AutoAttack / plain pyautoattack, same points", "autoattack_vs_plain"),
+            ("harness with contiguous (NCHW) tensors / harness (channels_last)",
+             "harness_contiguous_vs_harness"),
+            ("harness + bf16 autocast / harness", "harness_bf16_vs_harness"),
+            ("HAM / PGD-AT time", "ham_vs_pgd_at_time"),
+            ("HAM / PGD-AT passes", "ham_vs_pgd_at_passes"),
+            ("data pipeline share of an epoch", "data_share_of_epoch"),
+            ("validation share of a full epoch", "validation_share_of_full_epoch"),
+            ("checkpoint share of a full epoch", "checkpoint_share_of_full_epoch")]
+    for title, key in rows:
+        goal = f"<= {goals[key]:.2f}" if key in goals else ""
+        print(f"| {title} | {r[key]:.3f} | {goal} |")
+    shares = report["evaluation"]["attack_share"]
+    print("evaluation share per attack (" + str(report["evaluation"]["points"]) + " points): "
+          + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
+    print("accuracy difference after the timed epoch vs default (validation, points): "
+          + "; ".join(f"{k}: clean {v['clean_avg'] * 100:+.1f}, robust "
+                      f"{v['robust_avg'] * 100:+.1f}"
+                      for k, v in report["accuracy_difference_vs_default"].items()))
+    print("peak memory (MiB): " + ", ".join(f"{k} {v:.0f}"
+                                            for k, v in report["peak_memory_mb"].items()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmark.perf",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="fmnist")
     parser.add_argument("--preset", default="quick")
-    parser.add_argument("--methods", default="pgd_at,trades,ham,frl_rwrm")
+    parser.add_argument("--device", help="cpu, cuda, cuda:N (default: auto)")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="random images of CIFAR-10 shape and the cifar10 quick preset "
+                             "(default on a GPU)")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batches", type=int, default=4)
-    parser.add_argument("--init", type=Path, help="weights to start from (e.g. a model_last.pt "
-                                                  "of a pgd_at run, so HAM drops examples)")
+    parser.add_argument("--batches", type=int, default=8, help="batches per timed epoch")
+    parser.add_argument("--eval-per-class", type=int, default=5,
+                        help="test points per class for the evaluation timings")
+    parser.add_argument("--warmup-epochs", type=int, default=6)
+    parser.add_argument("--init", type=Path, help="start weights (a model_*.pt or ckpt)")
     parser.add_argument("--out", type=Path, default=Path("results/perf.json"))
-    args = parser.parse_args()
-    init = args.init
-    if init is None:
-        guess = Path(f"results/{args.dataset}/{args.preset}/pgd_at/seed0/model_last.pt")
-        init = guess if guess.exists() else None
-    report = measure(args.dataset, args.preset, args.methods.split(","), args.rounds,
-                     args.batches, init)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    ref = args.methods.split(",")[0]
-    print(f"{report['rounds']} interleaved rounds x {report['batches']} batches of "
-          f"{report['batch_size']} on {report['device']} ({report['threads']} threads), "
-          f"start weights: {report['init']}")
-    print(f"| variant | s/batch (median) | time / {ref} | passes per example |")
-    print("|---|---:|---:|---:|")
-    for label, row in report["results"].items():
-        print(f"| {label} | {row['median_s_per_batch']:.3f} | "
-              f"{row['time_ratio_to_' + ref]:.2f} | {row['passes_per_example']:.1f} |")
+    args = parser.parse_args(argv)
+    try:
+        if args.rounds < 1 or args.batches < 1 or args.eval_per_class < 1:
+            raise UserError("--rounds, --batches and --eval-per-class must be >= 1")
+        report = measure(args)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+    except UserError as err:
+        print(f"error: {err}")
+        return 2
+    print_report(report)
     print(f"wrote {args.out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    with contextlib.suppress(KeyboardInterrupt):
+        raise SystemExit(main())

@@ -28,7 +28,7 @@ from benchmark.evaluate import load_state, predict, robust_predictions
 from benchmark.memory import peak_mb, reset_peak
 from benchmark.method import Method, TrainContext
 from benchmark.metrics import evaluate_predictions
-from benchmark.models import build_model
+from benchmark.models import build_model, in_memory_format
 from benchmark.protocols import Protocol
 from benchmark.records import (
     RunPaths,
@@ -74,6 +74,7 @@ def validate(model: nn.Module, splits: Splits, protocol: Protocol, device: torch
     """Per-class clean and PGD accuracy on the validation split (checkpoint selection)."""
     classes = splits.info.classes
     bs = protocol.eval_batch_size
+    model = in_memory_format(model, protocol.channels_last)
     clean = predict(model, splits.val_x, bs, device)
     adv = robust_predictions(model, splits.val_x, splits.val_y, clean, eps=protocol.eps,
                              alpha=protocol.eps / 4, steps=protocol.val_steps, loss="ce",
@@ -180,10 +181,7 @@ class Trainer:
         reset_peak(self.device)
         if 0 in self.keep_epochs and self.state.epoch == 0:
             atomic_torch_save(self.paths.epoch_ckpt(0), self._checkpoint())
-        counter = PassCounter().attach(self.model)
-        forward_model = torch.compile(self.model) if p.compile else self.model
-        ctx = TrainContext(protocol=p, num_classes=self.splits.info.num_classes,
-                           device=self.device, counter=counter, val_loader=self.val_loader)
+        forward_model, ctx, counter = self.epoch_context()
         epochs = tqdm(range(self.state.epoch, p.epochs), initial=self.state.epoch,
                       total=p.epochs, desc=f"train {self.method.name}", leave=False,
                       disable=not self.show_progress)
@@ -197,6 +195,15 @@ class Trainer:
         summary = self.summary()
         atomic_write_json(self.paths.done, summary.as_dict())
         return summary
+
+    def epoch_context(self) -> tuple[nn.Module, TrainContext, PassCounter]:
+        """(the model the loss sees (compiled if asked), the method's context, the attached
+        passes counter): what `train_steps` needs; detach the counter when done."""
+        counter = PassCounter().attach(self.model)
+        forward_model = torch.compile(self.model) if self.protocol.compile else self.model
+        ctx = TrainContext(protocol=self.protocol, num_classes=self.splits.info.num_classes,
+                           device=self.device, counter=counter, val_loader=self.val_loader)
+        return forward_model, ctx, counter
 
     def _train_epoch(self, epoch: int, model: nn.Module, ctx: TrainContext,
                      counter: PassCounter) -> None:
