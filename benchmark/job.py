@@ -272,7 +272,8 @@ def eval_cost(evals: dict[str, Any], eval_files: dict[str, str], device: torch.d
     evaluated once) and the peak memory since `reset_peak`."""
     seen: dict[str, float] = {}
     for name, entry in evals.items():
-        seen[eval_files[name]] = sum((entry.get("seconds") or {}).values())
+        key = Path(eval_files[name]).name.split("-", 1)[-1]  # <checkpoint>-<eval key>.json
+        seen[key] = sum((entry.get("seconds") or {}).values())
     return {"seconds": sum(seen.values()), "peak_memory_mb": peak_mb(device)}
 
 

@@ -162,7 +162,6 @@ def measure_training(protocol: Protocol, splits: Splits, device: torch.device,
                      ) -> tuple[Timer, dict[str, Any]]:
     timer = Timer(device)
     passes: dict[str, float] = {}
-    accuracy: dict[str, dict[str, float]] = {}
     loader_for_data = TensorLoader(splits.train_x, splits.train_y, protocol.batch_size,
                                    device=device, shuffle=True, seed=0,
                                    augment_with=(splits.info.crop_padding, splits.info.flip))
@@ -182,9 +181,6 @@ def measure_training(protocol: Protocol, splits: Splits, device: torch.device,
                 timer.time("validation", lambda t=trainer: validate(
                     t.model, t.splits, t.protocol, t.device))
                 timer.time("checkpoint", trainer.save_checkpoints)
-            if r == rounds and label.startswith("harness"):
-                val = validate(trainer.model, splits, p, device)
-                accuracy[label] = {"clean_avg": val["clean_avg"], "robust_avg": val["robust_avg"]}
         for label, flags in BARE_VARIANTS.items():
             torch.manual_seed(r)
             model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
@@ -200,7 +196,26 @@ def measure_training(protocol: Protocol, splits: Splits, device: torch.device,
             timer.time(label, lambda m=model, o=opt, ld=loader, f=flags:
                        bare_epoch(m, o, ld, protocol, **f))
         timer.time("data", lambda: [None for _ in loader_for_data])
-    return timer, {"passes_per_example": passes, "accuracy_after_timed_epoch": accuracy}
+    return timer, {"passes_per_example": passes}
+
+
+def accuracy_of_speed_paths(protocol: Protocol, splits: Splits, device: torch.device,
+                            start: dict[str, torch.Tensor], epochs: int, root: Path
+                            ) -> dict[str, dict[str, float]]:
+    """Validation accuracy after `epochs` full PGD-AT epochs from the same start weights, with
+    the preset's settings and each speed path switched: what the speed costs in accuracy."""
+    out = {}
+    for label in ("harness", "harness+contiguous", "harness+bf16"):
+        p = replace(protocol, **TRAIN_VARIANTS[label].get("overrides", {}))
+        trainer = _trainer("pgd_at", p, splits, device, start, root / label)
+        model, ctx, counter = trainer.epoch_context()
+        for epoch in range(epochs):
+            trainer.train_steps(epoch, model, ctx, counter)
+        counter.detach()
+        val = validate(trainer.model, splits, p, device)
+        out[label] = {"clean_avg": val["clean_avg"], "robust_avg": val["robust_avg"],
+                      "robust_worst": val["robust_worst"]}
+    return out
 
 
 def measure_evaluation(protocol: Protocol, splits: Splits, device: torch.device,
@@ -279,6 +294,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                                               root)
         evaluation, eval_extra = measure_evaluation(protocol, splits, device, start,
                                                     args.rounds, args.eval_per_class, root)
+        acc = accuracy_of_speed_paths(protocol, splits, device, start, args.accuracy_epochs,
+                                      root) if args.accuracy_epochs else {}
     epoch_full = train.median("harness") * full_batches / args.batches
     fastest = min(BARE_VARIANTS, key=train.median)
     same = "bare+channels_last" if protocol.channels_last else "bare"
@@ -299,7 +316,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             train.median("validation") + train.median("checkpoint") + epoch_full),
         "autoattack_vs_plain": evaluation.ratio("autoattack_harness", "autoattack_plain"),
     }
-    acc = train_extra["accuracy_after_timed_epoch"]
     accuracy_diff = {label: {k: acc[label][k] - acc["harness"][k] for k in acc["harness"]}
                      for label in acc if label != "harness"}
     return {
@@ -312,6 +328,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "median_seconds": {k: train.median(k) for k in train.seconds}
         | {k: evaluation.median(k) for k in evaluation.seconds},
         "peak_memory_mb": train.peak | evaluation.peak,
+        "accuracy_epochs": args.accuracy_epochs, "accuracy": acc,
         "accuracy_difference_vs_default": accuracy_diff,
         "evaluation": eval_extra, **train_extra,
     }
@@ -344,10 +361,13 @@ def print_report(report: dict[str, Any]) -> None:
     shares = report["evaluation"]["attack_share"]
     print("evaluation share per attack (" + str(report["evaluation"]["points"]) + " points): "
           + ", ".join(f"{k} {v:.0%}" for k, v in shares.items()))
-    print("accuracy difference after the timed epoch vs default (validation, points): "
-          + "; ".join(f"{k}: clean {v['clean_avg'] * 100:+.1f}, robust "
-                      f"{v['robust_avg'] * 100:+.1f}"
-                      for k, v in report["accuracy_difference_vs_default"].items()))
+    if report["accuracy"]:
+        print(f"validation accuracy after {report['accuracy_epochs']} full PGD-AT epochs from "
+              f"the same start, difference to the preset's default (points): "
+              + "; ".join(f"{k}: clean {v['clean_avg'] * 100:+.1f}, robust avg "
+                          f"{v['robust_avg'] * 100:+.1f}, robust worst "
+                          f"{v['robust_worst'] * 100:+.1f}"
+                          for k, v in report["accuracy_difference_vs_default"].items()))
     print("peak memory (MiB): " + ", ".join(f"{k} {v:.0f}"
                                             for k, v in report["peak_memory_mb"].items()))
 
@@ -366,12 +386,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-per-class", type=int, default=5,
                         help="test points per class for the evaluation timings")
     parser.add_argument("--warmup-epochs", type=int, default=6)
-    parser.add_argument("--init", type=Path, help="start weights (a model_*.pt or ckpt)")
+    parser.add_argument("--accuracy-epochs", type=int, default=2,
+                        help="full PGD-AT epochs per speed path for the accuracy comparison "
+                             "(0: skip)")
+    parser.add_argument("--init", type=Path,
+                        help="start weights (a model_*.pt); default: results/<dataset>/"
+                             "<preset>/pgd_at/seed0/model_last.pt if present, else a warm-up")
     parser.add_argument("--out", type=Path, default=Path("results/perf.json"))
     args = parser.parse_args(argv)
     try:
-        if args.rounds < 1 or args.batches < 1 or args.eval_per_class < 1:
-            raise UserError("--rounds, --batches and --eval-per-class must be >= 1")
+        if args.rounds < 1 or args.batches < 1 or args.eval_per_class < 1 \
+                or args.accuracy_epochs < 0:
+            raise UserError("--rounds, --batches and --eval-per-class must be >= 1, "
+                            "--accuracy-epochs >= 0")
+        if args.init is None:
+            guess = Path(f"results/{args.dataset}/{args.preset}/pgd_at/seed0/model_last.pt")
+            args.init = guess if guess.exists() and not args.synthetic else None
+        elif not args.init.is_file():
+            raise UserError(f"--init {args.init} not found")
         report = measure(args)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")

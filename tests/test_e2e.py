@@ -182,3 +182,16 @@ def test_new_method_template_registers(tmp_path: Path):
     assert '@register_method("my_method")' in source and "def loss" in source
     compile(source, str(path), "exec")
     assert json.dumps(source)  # plain text file
+
+
+def test_records_carry_memory_and_evaluation_cost(smoke_results: Path):
+    from benchmark.job import eval_cost
+
+    rec = read_json(smoke_results / "fmnist/smoke/pgd_at/seed0/record.json")
+    assert rec["train"]["peak_memory_mb"] > 0 and rec["eval_cost"]["peak_memory_mb"] > 0
+    assert all(line["val_seconds"] > 0 for line in rec["history"])
+    seconds = {"clean": 1.0, "pgd20": 2.0}
+    twins = {"best": {"seconds": seconds}, "last": {"seconds": seconds}}
+    cost = eval_cost(twins, {"best": "eval/best-abc.json", "last": "eval/last-abc.json"},
+                     torch.device("cpu"))
+    assert cost["seconds"] == 3.0  # identical weights are evaluated once, counted once
