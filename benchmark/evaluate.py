@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from benchmark.attacks import pgd
 from benchmark.datasets.base import first_per_class, to_float
 from benchmark.errors import UserError, warn
+from benchmark.memory import peak_mb, reset_peak
 from benchmark.metrics import evaluate_predictions
 from benchmark.models import in_memory_format
 from benchmark.protocols import Protocol
@@ -208,6 +209,7 @@ class Evaluator:
         for name in attacks:
             if name in result["attacks"]:
                 continue
+            reset_peak(dev)
             t0 = time.perf_counter()
             total = len(data.y)
             x, y = data.x, data.y
@@ -236,6 +238,7 @@ class Evaluator:
                                            clean_pred=None if name == "clean" else cp)
             result["attacks"][name] = {**summary, **extra}
             result["seconds"][name] = time.perf_counter() - t0
+            result.setdefault("peak_memory_mb", {})[name] = peak_mb(dev)
             atomic_write_json(out_file, result)
             if name == "autoattack" and out_file.with_suffix(".aa-partial.json").exists():
                 out_file.with_suffix(".aa-partial.json").unlink()

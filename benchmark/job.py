@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from benchmark.datasets.base import Splits, load_splits
@@ -31,7 +30,6 @@ from benchmark.evaluate import (
     weights_digest,
 )
 from benchmark.lock import LockHeld, LockInfo, LockLost, RunLock
-from benchmark.memory import peak_mb, reset_peak
 from benchmark.method import Method, load_methods, make_method
 from benchmark.models import build_model, resolve_device
 from benchmark.protocols import Protocol, get_protocol
@@ -255,7 +253,6 @@ def _train_and_evaluate(job: Job, spec: RunSpec, method: Method, protocol: Proto
     evaluator = Evaluator(protocol, device, show_progress=job.show_progress)
     data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
     evals, eval_files = {}, {}
-    reset_peak(device)
     for name in CHECKPOINTS:
         ckpt = load_model_file(paths, name)
         model.load_state_dict(ckpt["model"])
@@ -263,18 +260,20 @@ def _train_and_evaluate(job: Job, spec: RunSpec, method: Method, protocol: Proto
                                                             ckpt.get("epoch"))
     history = [EpochLog.from_dict(line).as_dict() for line in read_jsonl(paths.log)]
     return write_record(paths, spec, splits.info.classes, env, train, evals, eval_files,
-                        protocol, history, eval_cost=eval_cost(evals, eval_files, device))
+                        protocol, history, eval_cost=eval_cost(evals, eval_files))
 
 
-def eval_cost(evals: dict[str, Any], eval_files: dict[str, str], device: torch.device
-              ) -> dict[str, Any]:
+def eval_cost(evals: dict[str, Any], eval_files: dict[str, str]) -> dict[str, Any]:
     """Evaluation seconds (each distinct eval file once: identical best and last weights are
-    evaluated once) and the peak memory since `reset_peak`."""
+    evaluated once) and the peak memory of any attack, both as recorded when computed (so a
+    resumed or reused evaluation reports what it cost then)."""
     seen: dict[str, float] = {}
+    peaks = [0.0]
     for name, entry in evals.items():
         key = Path(eval_files[name]).name.split("-", 1)[-1]  # <checkpoint>-<eval key>.json
         seen[key] = sum((entry.get("seconds") or {}).values())
-    return {"seconds": sum(seen.values()), "peak_memory_mb": peak_mb(device)}
+        peaks += list((entry.get("peak_memory_mb") or {}).values())
+    return {"seconds": sum(seen.values()), "peak_memory_mb": max(peaks) or None}
 
 
 def load_model_file(paths: RunPaths, name: str) -> dict[str, Any]:
@@ -314,7 +313,8 @@ def evaluate_checkpoint(evaluator: Evaluator, model: nn.Module, data: EvalSet, p
         except (UserError, KeyError, TypeError):
             pass  # a damaged twin: evaluate afresh
     result = evaluator.evaluate(model, data, out)
-    entry = {**result["attacks"], "epoch": epoch, "seconds": result["seconds"]}
+    entry = {**result["attacks"], "epoch": epoch, "seconds": result["seconds"],
+             "peak_memory_mb": result.get("peak_memory_mb", {})}
     return entry, str(out.relative_to(paths.root))
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import platform
 import statistics
@@ -38,7 +39,7 @@ from benchmark.errors import UserError
 from benchmark.evaluate import EvalSet, Evaluator, autoattack_labels, load_state, make_autoattack
 from benchmark.memory import peak_mb, reset_peak
 from benchmark.method import make_method
-from benchmark.models import build_model, resolve_device
+from benchmark.models import build_model, in_memory_format, resolve_device
 from benchmark.protocols import Protocol, get_protocol
 from benchmark.records import RunPaths
 from benchmark.train import Trainer, validate
@@ -125,6 +126,10 @@ class Timer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
+    def clear(self) -> None:
+        self.seconds.clear()
+        self.peak.clear()
+
     def median(self, label: str) -> float:
         return statistics.median(self.seconds[label])
 
@@ -167,7 +172,7 @@ def measure_training(protocol: Protocol, splits: Splits, device: torch.device,
                                    augment_with=(splits.info.crop_padding, splits.info.flip))
     for r in range(rounds + 1):  # round 0 warms up (first calls, allocator) and is dropped
         if r == 1:
-            timer.seconds.clear()
+            timer.clear()
         for label, spec in TRAIN_VARIANTS.items():
             p = replace(protocol, **spec.get("overrides", {}))
             trainer = _trainer(spec["method"], p, splits, device, start, root)
@@ -181,6 +186,8 @@ def measure_training(protocol: Protocol, splits: Splits, device: torch.device,
                 timer.time("validation", lambda t=trainer: validate(
                     t.model, t.splits, t.protocol, t.device))
                 timer.time("checkpoint", trainer.save_checkpoints)
+            del trainer, model, ctx, counter  # no variant's memory lives on into the next
+            gc.collect()
         for label, flags in BARE_VARIANTS.items():
             torch.manual_seed(r)
             model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
@@ -195,6 +202,8 @@ def measure_training(protocol: Protocol, splits: Splits, device: torch.device,
                                   augment_with=(splits.info.crop_padding, splits.info.flip))
             timer.time(label, lambda m=model, o=opt, ld=loader, f=flags:
                        bare_epoch(m, o, ld, protocol, **f))
+            del model, opt, loader
+            gc.collect()
         timer.time("data", lambda: [None for _ in loader_for_data])
     return timer, {"passes_per_example": passes}
 
@@ -221,21 +230,25 @@ def accuracy_of_speed_paths(protocol: Protocol, splits: Splits, device: torch.de
 def measure_evaluation(protocol: Protocol, splits: Splits, device: torch.device,
                        start: dict[str, torch.Tensor], rounds: int, per_class: int, root: Path
                        ) -> tuple[Timer, dict[str, Any]]:
-    model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
-    model.load_state_dict(start)
-    model = model.to(device).eval()
+    def fresh() -> nn.Module:
+        model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
+        model.load_state_dict(start)
+        return model.to(device).eval()
+
+    model, plain = fresh(), fresh()  # the evaluator converts its model (channels_last)
     keep = first_per_class(splits.test_y, per_class, splits.info.num_classes)
     data = EvalSet(splits.test_x[keep], splits.test_y[keep], splits.info.classes)
     p = replace(protocol, aa_per_class=per_class)
     result = Evaluator(p, device, show_progress=False).evaluate(model, data, root / "eval.json")
     timer = Timer(device)
     x, y = to_float(data.x).to(device), data.y.to(device)
+    harness = in_memory_format(model, p.channels_last)  # what Evaluator hands AutoAttack
     for r in range(rounds + 1):  # round 0 warms up and is dropped
         if r == 1:
-            timer.seconds.clear()
-        timer.time("autoattack_harness", lambda: autoattack_labels(model, data.x, data.y, p,
+            timer.clear()
+        timer.time("autoattack_harness", lambda: autoattack_labels(harness, data.x, data.y, p,
                                                                    device))
-        timer.time("autoattack_plain", lambda: make_autoattack(model, p, device)
+        timer.time("autoattack_plain", lambda: make_autoattack(plain, p, device)
                    .run_standard_evaluation(x, y, batch_size=128))
     total = sum(result["seconds"].values())
     return timer, {"points": len(data.y), "attack_seconds": result["seconds"],
@@ -259,6 +272,12 @@ def start_weights(protocol: Protocol, splits: Splits, device: torch.device, init
     return state, f"{warmup_epochs} PGD-AT epochs on the timed subset"
 
 
+def _rss_now() -> float:
+    """Current resident set size in MiB (the process baseline the CPU peaks include)."""
+    reset_peak(torch.device("cpu"))
+    return peak_mb(torch.device("cpu"))
+
+
 def machine(device: torch.device) -> dict[str, Any]:
     import os
 
@@ -269,12 +288,17 @@ def machine(device: torch.device) -> dict[str, Any]:
             "cuda": torch.version.cuda if device.type == "cuda" else None}
 
 
+def workload(args: argparse.Namespace, device: torch.device) -> tuple[str, str, bool]:
+    """(dataset, preset, synthetic): on a GPU, or with --synthetic, FMNIST is replaced by
+    CIFAR-10 (same preset name) on random images of CIFAR shape."""
+    synthetic = args.synthetic or (device.type == "cuda" and args.dataset == "fmnist")
+    dataset = "cifar10" if synthetic and args.dataset == "fmnist" else args.dataset
+    return dataset, args.preset, synthetic
+
+
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     device = resolve_device(args.device)
-    # on a GPU (or with --synthetic) the default is CIFAR-10's quick preset on random images
-    synthetic = args.synthetic or (device.type == "cuda" and args.dataset == "fmnist")
-    dataset, preset = ("cifar10", "quick") if synthetic and args.dataset == "fmnist" \
-        else (args.dataset, args.preset)
+    dataset, preset, synthetic = workload(args, device)
     protocol = get_protocol(dataset, preset)
     if synthetic:
         splits = synthetic_splits(dataset, protocol)
@@ -282,6 +306,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         splits = load_splits(dataset, seed=0, val_per_class=protocol.val_per_class,
                              train_per_class=protocol.train_per_class,
                              test_per_class=protocol.test_per_class)
+    baseline_mb = peak_mb(device) if device.type == "cuda" else _rss_now()
     n_train = args.batches * protocol.batch_size
     subset = _subset(splits, n_train)
     full_batches = -(-len(splits.train_y) // protocol.batch_size)
@@ -296,7 +321,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                                                     args.rounds, args.eval_per_class, root)
         acc = accuracy_of_speed_paths(protocol, splits, device, start, args.accuracy_epochs,
                                       root) if args.accuracy_epochs else {}
-    epoch_full = train.median("harness") * full_batches / args.batches
+    timed_batches = -(-len(subset.train_y) // protocol.batch_size)
+    epoch_full = train.median("harness") * full_batches / timed_batches
     fastest = min(BARE_VARIANTS, key=train.median)
     same = "bare+channels_last" if protocol.channels_last else "bare"
     ratios = {
@@ -323,11 +349,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "machine": machine(device), "dataset": dataset, "preset": preset,
         "data": "synthetic (random images of the dataset's shape)" if synthetic else "real",
         "model": protocol.model, "batch_size": protocol.batch_size,
-        "timed_epoch_batches": args.batches, "full_epoch_batches": full_batches,
+        "timed_epoch_batches": timed_batches, "full_epoch_batches": full_batches,
         "rounds": args.rounds, "start_weights": start_desc, "goals": GOALS, "ratios": ratios,
         "median_seconds": {k: train.median(k) for k in train.seconds}
         | {k: evaluation.median(k) for k in evaluation.seconds},
         "peak_memory_mb": train.peak | evaluation.peak,
+        "baseline_memory_mb": baseline_mb,
         "accuracy_epochs": args.accuracy_epochs, "accuracy": acc,
         "accuracy_difference_vs_default": accuracy_diff,
         "evaluation": eval_extra, **train_extra,
@@ -368,8 +395,10 @@ def print_report(report: dict[str, Any]) -> None:
                           f"{v['robust_avg'] * 100:+.1f}, robust worst "
                           f"{v['robust_worst'] * 100:+.1f}"
                           for k, v in report["accuracy_difference_vs_default"].items()))
-    print("peak memory (MiB): " + ", ".join(f"{k} {v:.0f}"
-                                            for k, v in report["peak_memory_mb"].items()))
+    kind = "max allocated" if report["machine"]["gpu"] else "peak RSS of the process"
+    print(f"peak memory, {kind} (MiB; before the measurements: "
+          f"{report['baseline_memory_mb']:.0f}): "
+          + ", ".join(f"{k} {v:.0f}" for k, v in report["peak_memory_mb"].items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -399,10 +428,11 @@ def main(argv: list[str] | None = None) -> int:
                 or args.accuracy_epochs < 0:
             raise UserError("--rounds, --batches and --eval-per-class must be >= 1, "
                             "--accuracy-epochs >= 0")
-        if args.init is None:
-            guess = Path(f"results/{args.dataset}/{args.preset}/pgd_at/seed0/model_last.pt")
-            args.init = guess if guess.exists() and not args.synthetic else None
-        elif not args.init.is_file():
+        dataset, preset, synthetic = workload(args, resolve_device(args.device))
+        if args.init is None and not synthetic:
+            guess = Path(f"results/{dataset}/{preset}/pgd_at/seed0/model_last.pt")
+            args.init = guess if guess.exists() else None
+        elif args.init is not None and not args.init.is_file():
             raise UserError(f"--init {args.init} not found")
         report = measure(args)
         args.out.parent.mkdir(parents=True, exist_ok=True)

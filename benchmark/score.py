@@ -164,7 +164,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from benchmark.evaluate import EvalSet, Evaluator, weights_digest
     from benchmark.job import eval_cost, evaluate_checkpoint, write_record
     from benchmark.lock import RunLock
-    from benchmark.memory import reset_peak
     from benchmark.models import build_model, resolve_device
     from benchmark.protocols import apply_overrides, get_protocol
     from benchmark.provenance import code_digests
@@ -226,15 +225,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
         atomic_write_json(paths.env, env)
         data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
         evaluator = Evaluator(protocol, device, show_progress=not args.quiet)
-        reset_peak(device)
         entry, rel = evaluate_checkpoint(evaluator, model, data, paths, "best", None)
         evals, files = dict.fromkeys(CHECKPOINTS, entry), dict.fromkeys(CHECKPOINTS, rel)
         write_record(paths, spec, splits.info.classes, env, TrainSummary(), evals, files,
-                     protocol, [], source=source, eval_cost=eval_cost(evals, files, device))
+                     protocol, [], source=source, eval_cost=eval_cost(evals, files))
     finally:
         lock.release()
     classes = list(splits.info.classes)
-    attacks = {k: v for k, v in entry.items() if k not in ("epoch", "seconds")}
+    attacks = {k: v for k, v in entry.items() if k not in ("epoch", "seconds", "peak_memory_mb")}
     n = len(splits.test_y)
     _print_summary(f"{args.dataset}/{args.preset} {label}: {n} test points, "
                    f"{protocol.aa_description()}", classes, attacks)

@@ -53,6 +53,7 @@ class EpochSteps:
     forward: int
     backward: int
     method_log: dict[str, Any]
+    peak_memory_mb: float           # during these steps (validation not included)
 
 
 @dataclass
@@ -178,7 +179,6 @@ class Trainer:
         """Train until the protocol's last epoch; returns the training summary."""
         p = self.protocol
         self._resume_or_start()
-        reset_peak(self.device)
         if 0 in self.keep_epochs and self.state.epoch == 0:
             atomic_torch_save(self.paths.epoch_ckpt(0), self._checkpoint())
         forward_model, ctx, counter = self.epoch_context()
@@ -221,6 +221,7 @@ class Trainer:
         counter.forward = counter.backward = 0
         counter.enabled = True
         self.train_loader.set_epoch(epoch)
+        reset_peak(self.device)
         t0 = time.perf_counter()
         logged = dict(self.method.on_epoch_start(self.model, ctx))
         self.model.train()
@@ -253,7 +254,8 @@ class Trainer:
         counter.enabled = False
         return EpochSteps(epoch=epoch, lr=lr, loss_sum=loss_sum, updates=updates,
                           skipped=skipped, seconds=seconds, forward=counter.forward,
-                          backward=counter.backward, method_log={**ctx.log, **logged})
+                          backward=counter.backward, method_log={**ctx.log, **logged},
+                          peak_memory_mb=peak_mb(self.device))
 
     def _finish_epoch(self, steps: EpochSteps, ctx: TrainContext) -> None:
         """Count the epoch, validate (timed), keep the best model, log, then checkpoint (the
@@ -261,7 +263,7 @@ class Trainer:
         the line)."""
         st = self.state
         st.epoch, st.seconds = steps.epoch + 1, st.seconds + steps.seconds
-        st.peak_memory_mb = max(st.peak_memory_mb, peak_mb(self.device))
+        st.peak_memory_mb = max(st.peak_memory_mb, steps.peak_memory_mb)
         st.forward, st.backward = st.forward + steps.forward, st.backward + steps.backward
         t0 = time.perf_counter()
         val = validate(self.model, self.splits, self.protocol, self.device)

@@ -1,4 +1,9 @@
-"""PGD-AT (Madry et al., ICLR 2018): train on PGD-K adversarial examples of the CE loss."""
+"""PGD-AT (Madry et al., ICLR 2018): train on PGD-K adversarial examples of the CE loss.
+
+Paper: "Towards Deep Learning Models Resistant to Adversarial Attacks", arXiv 1706.06083.
+Official code: github.com/MadryLab/cifar10_challenge (TensorFlow). Deviations: none in the
+mechanism; eps / alpha / K, schedule and model come from the protocol.
+"""
 
 import torch.nn.functional as F
 from torch import Tensor, nn

@@ -191,7 +191,7 @@ def test_records_carry_memory_and_evaluation_cost(smoke_results: Path):
     assert rec["train"]["peak_memory_mb"] > 0 and rec["eval_cost"]["peak_memory_mb"] > 0
     assert all(line["val_seconds"] > 0 for line in rec["history"])
     seconds = {"clean": 1.0, "pgd20": 2.0}
-    twins = {"best": {"seconds": seconds}, "last": {"seconds": seconds}}
-    cost = eval_cost(twins, {"best": "eval/best-abc.json", "last": "eval/last-abc.json"},
-                     torch.device("cpu"))
-    assert cost["seconds"] == 3.0  # identical weights are evaluated once, counted once
+    twins = {"best": {"seconds": seconds, "peak_memory_mb": {"cw": 5.0}},
+             "last": {"seconds": seconds, "peak_memory_mb": {"cw": 5.0}}}
+    cost = eval_cost(twins, {"best": "eval/best-abc.json", "last": "eval/last-abc.json"})
+    assert cost == {"seconds": 3.0, "peak_memory_mb": 5.0}  # twins counted once

@@ -1,0 +1,89 @@
+"""The contract every registered method keeps (parametrised: a new file in methods/ is checked
+with no edit here): hyperparameters coerce from strings, the docstring names paper and code,
+one smoke training runs, its logs are JSON, its state survives a weights_only checkpoint, and a
+run killed mid-way resumes to the same weights."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import benchmark.train as train_mod
+from benchmark.evaluate import load_state
+from benchmark.launch import run_local
+from benchmark.method import load_methods, make_method
+from benchmark.plan import plan
+from benchmark.protocols import get_protocol
+from benchmark.records import read_jsonl
+
+METHODS = [m for m in load_methods().names() if not m.startswith("_")]  # "_": test-only
+EPOCHS = 5  # every warm-started method gets >= 2 epochs of its own on smoke
+
+
+def _plan(results: Path, method: str):
+    return plan(dataset="fmnist", preset="smoke", methods=[method], seeds=[0],
+                results=str(results), show_progress=False, overrides={"epochs": EPOCHS})
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every method trained uninterrupted, once."""
+    results = tmp_path_factory.mktemp("contract_ref")
+    for method in METHODS:
+        assert run_local(_plan(results, method)) == []
+    return results
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_hyperparameters_coerce_from_strings(name: str) -> None:
+    protocol = get_protocol("fmnist", "smoke")
+    method = make_method(name, protocol)
+    as_text = {k: str(v) for k, v in method.hparams().items()}  # what --set gives
+    assert make_method(name, protocol, as_text).hparams() == method.hparams()
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_docstring_names_paper_and_code(name: str) -> None:
+    cls = load_methods().get(name)
+    doc = f"{sys.modules[cls.__module__].__doc__ or ''}\n{cls.__doc__ or ''}"
+    assert re.search(r"et al\.|Paper", doc), f"{name}: name the paper (authors, venue)"
+    assert re.search(r"(?i)official code|re-implemented", doc), f"{name}: name the code"
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_smoke_run_logs_state_and_exact_resume(name: str, reference: Path, tmp_path: Path,
+                                               monkeypatch) -> None:
+    ref_run = reference / f"fmnist/smoke/{name}/seed0"
+    log = read_jsonl(ref_run / "train.jsonl")
+    assert log and all(json.loads(json.dumps(line)) == line for line in log)
+    # method state through a weights_only checkpoint (load_state never unpickles code)
+    ckpt = load_state(ref_run / "ckpt_last.pt")
+    fresh = make_method(name, get_protocol("fmnist", "smoke"))
+    fresh.load_state_dict(ckpt["method"])
+    for key, value in fresh.state_dict().items():
+        assert torch.equal(torch.as_tensor(value), torch.as_tensor(ckpt["method"][key]))
+    # killed in its last epoch, then resumed: the same weights as the uninterrupted run
+    original = train_mod.Trainer._train_epoch
+
+    def dies_in_last_epoch(self, epoch, *args):
+        if self.method.name == name and epoch == EPOCHS - 1:
+            raise KeyboardInterrupt
+        return original(self, epoch, *args)
+
+    for job in (j for wave in _plan(tmp_path, name)[:-1] for j in wave):  # bases: reuse
+        shutil.copytree(reference / job.paths().root.relative_to(tmp_path),
+                        job.paths().root)
+    monkeypatch.setattr(train_mod.Trainer, "_train_epoch", dies_in_last_epoch)
+    with pytest.raises(KeyboardInterrupt):
+        run_local(_plan(tmp_path, name))
+    monkeypatch.setattr(train_mod.Trainer, "_train_epoch", original)
+    assert run_local(_plan(tmp_path, name)) == []
+    ref = load_state(ref_run / "model_last.pt")["model"]
+    got = load_state(tmp_path / f"fmnist/smoke/{name}/seed0/model_last.pt")["model"]
+    assert all(torch.equal(ref[k], got[k]) for k in ref)
