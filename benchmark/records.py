@@ -193,9 +193,23 @@ def compare_spec(paths: RunPaths, spec: RunSpec) -> Verdict:
                                             else "")
             return Verdict("set_aside", f"code changed: {shown}")
         return Verdict("set_aside", "its warm-start base's code changed")
-    return Verdict("conflict", f"{paths.root} holds a run with other settings (run key "
-                               f"{old_key} != {spec.key}); use --results DIR for the new "
+    return Verdict("conflict", f"{paths.root} holds a run with other settings "
+                               f"({settings_diff(old, new)}); use --results DIR for the new "
                                f"settings, or delete that directory")
+
+
+def settings_diff(old: dict[str, Any], new: dict[str, Any], most: int = 3) -> str:
+    """The settings that differ between two specs, e.g. "protocol.eps: 0.1 -> 0.2"."""
+    changes = []
+    for section in ("protocol", "hparams"):
+        a, b = old.get(section) or {}, new.get(section) or {}
+        changes += [f"{section}.{k}: {a.get(k, '-')} -> {b.get(k, '-')}"
+                    for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if old.get("warm_start") != new.get("warm_start") and not changes:
+        changes.append("warm start")
+    shown = ", ".join(changes[:most]) + (f" and {len(changes) - most} more"
+                                         if len(changes) > most else "")
+    return shown or f"run key {old.get('run_key')} != {new.get('run_key')}"
 
 
 def set_aside(paths: RunPaths, why: str) -> Path:

@@ -198,7 +198,8 @@ def test_bad_files_are_one_line_and_touch_nothing(tmp_path: Path, capsys) -> Non
 def test_conflicting_settings_refused_before_work(smoke_results: Path, capsys) -> None:
     before = _snapshot(smoke_results)
     code = main(sets("lr=0.5") + ["--results", str(smoke_results)])
-    _check_one_line(code, capsys.readouterr().err, "holds a run with other settings")
+    _check_one_line(code, capsys.readouterr().err,
+                    "holds a run with other settings (protocol.lr: 0.01 -> 0.5)")
     assert _snapshot(smoke_results) == before
 
 
