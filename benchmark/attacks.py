@@ -1,6 +1,8 @@
 """The one PGD primitive every method and the evaluator use, and the passes counter.
 
-L-inf PGD with sign-gradient steps; start uniform in the eps ball or x + 0.001 N(0, 1) (TRADES);
+L-inf PGD with sign-gradient steps; start uniform in the eps ball (clipped to [0, 1]) or
+x + 0.001 N(0, 1) (TRADES: as in the official code, the first gradient is taken at this unclipped
+point, and every step then projects to the eps ball and [0, 1]);
 loss CE, KL to the clean softmax (TRADES) or the CW margin; scalar or per-example eps and alpha;
 optional tracking of the first step at which each example is misclassified, and optional early
 dropping of examples still correctly classified after M steps (HAM). The attack always runs with
@@ -74,7 +76,10 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: f
             x_adv = x + 0.001 * torch.randn_like(x)
         else:
             x_adv = x.clone()
-        x_adv = torch.min(torch.max(x_adv, x - eps_t), x + eps_t).clamp(0, 1).detach()
+        if start == "trades":  # the official TRADES order: first gradient at the raw start
+            x_adv = x_adv.detach()
+        else:
+            x_adv = torch.min(torch.max(x_adv, x - eps_t), x + eps_t).clamp(0, 1).detach()
         if drop_after is None and not track:
             x_adv = _plain_steps(model, x, y, x_adv, eps_t, alpha_t, steps, loss, clean_logits)
             return PGDResult(x_adv, None, torch.ones(len(y), dtype=torch.bool, device=x.device))

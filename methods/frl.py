@@ -27,14 +27,14 @@ rm: METHODS.md gives no rm defaults; we take rw's (tau 0.1, a1 0.05, a2 0.1, cap
 the official frlrm.py / utils_frl1.py) and the shared lim 0.5 / beta 1.5 (official frlrm.py's
 argparse defaults are lim 0.3, beta 1.0).
 
-Deviations from the official code, all following METHODS.md:
-- Loss normalisation: official divides sum(w_nat CE + beta w_bndy KL) by sum(w_nat + w_bndy);
-  METHODS.md (used here) normalises the CE and KL terms by their own weight sums.
-- Training step size: official keeps step 2/255 fixed while the radius grows to eps * m(i);
-  here alpha_i = eps_i / 4 (`alpha_frac` = 0.25; `alpha_frac=None` gives protocol alpha * m(i)).
-  `frl_rw` uses the same rule with m = 1, i.e. alpha = eps / 4, so the three variants differ only
-  in which multipliers move (on CIFAR, eps/4 = 2/255 is the protocol alpha anyway; on FMNIST
-  eps/4 = 0.025 while the warm-start TRADES run used the protocol's 0.01).
+Training step size: as the official HEAD, one step for the whole batch, alpha = alpha_frac *
+max_i(eps_i) (`step_rule="batch_max"`, alpha_frac 0.25: max(eps_i) / 4); `step_rule=
+"per_example"` gives alpha_i = alpha_frac * eps_i, and `alpha_frac=None` the protocol's alpha *
+m(i). `frl_rw` has m = 1, so alpha = eps / 4 (on CIFAR that is the protocol's 2/255; on FMNIST
+eps/4 = 0.025 while the warm-start TRADES run used the protocol's 0.01). The CE and KL terms are
+normalised by their own weight sums, as official HEAD does.
+
+Deviations from the official code:
 - Halving: official halves a1 before 1-based epochs 40, 80, ...; here fine-tuning epochs
   0..39 use a1, 40..79 a1/2, ... (epochs counted from the warm start's begin epoch).
 - The class averages of the errors are means over classes (official: overall error on the
@@ -155,6 +155,15 @@ def class_errors(model: nn.Module, loader: TensorLoader, num_classes: int, *, ep
     return nat / n, bndy / n
 
 
+def step_sizes(eps: Tensor, m: Tensor, alpha_frac: float | None, rule: str,
+               protocol_alpha: float) -> Tensor | float:
+    """The attack step: alpha_frac * max(eps_i) for the batch (official HEAD, "batch_max"),
+    alpha_frac * eps_i per example ("per_example"), or the protocol's alpha * m(i) (None)."""
+    if alpha_frac is None:
+        return protocol_alpha * m
+    return alpha_frac * (eps.max() if rule == "batch_max" else eps)
+
+
 # --- the methods ----------------------------------------------------------------------------
 @dataclass
 class FRL(Method):
@@ -174,7 +183,8 @@ class FRL(Method):
     beta: float = setting(1.5, ge=0)
     a1_halve_every: int = setting(40, ge=0)
     est_steps: int = setting(20, ge=1)         # PGD steps of the per-epoch validation estimate
-    alpha_frac: float | None = setting(0.25, gt=0)  # alpha_i = alpha_frac * eps_i; None: alpha m(i)
+    alpha_frac: float | None = setting(0.25, gt=0)  # step = alpha_frac * eps; None: alpha m(i)
+    step_rule: str = setting("batch_max", choices=("batch_max", "per_example"))
     begin_epoch: int | None = setting(None, ge=0)
 
     def __post_init__(self) -> None:
@@ -229,7 +239,7 @@ class FRL(Method):
         s = self._on(x)
         m = s["eps_mult"][y]
         eps = ctx.eps * m
-        alpha = eps * self.alpha_frac if self.alpha_frac is not None else ctx.alpha * m
+        alpha = step_sizes(eps, m, self.alpha_frac, self.step_rule, ctx.alpha)
         x_adv = ctx.attack(model, x, y, loss="kl", start="trades", eps=eps, alpha=alpha).x_adv
         return weighted_trades_loss(model(x), model(x_adv), y, s["w_nat"], s["w_bndy"],
                                     self.beta)

@@ -1,9 +1,9 @@
 """TRADES (Zhang et al., ICML 2019): clean CE plus beta times KL to the adversarial softmax.
 
 Paper: "Theoretically Principled Trade-off between Robustness and Accuracy", arXiv 1901.08573.
-Official code: github.com/yaodongyu/TRADES (trades.py). Deviation: the attack's start point
-x + 0.001 N(0, 1) is projected to the eps ball and [0, 1] before its first gradient (the
-official code takes the first gradient at the unclamped start; differs only on 0/1 pixels).
+Official code: github.com/yaodongyu/TRADES (trades.py). Deviations: none in the mechanism (the
+attack takes its first gradient at the unclipped start x + 0.001 N(0, 1), as the official code
+does); eps / alpha / K come from the protocol.
 """
 
 from torch import Tensor, nn

@@ -108,3 +108,29 @@ def test_robust_points_are_clean_correct_and_only_those_are_attacked():
                               batch_size=4, device=torch.device("cpu"))
     assert torch.equal(pred, clean)  # the clean-wrong points keep their wrong prediction
     assert sum(attacked) == 3 * (2 + 1)  # 3 clean-correct points x (2 steps + final forward)
+
+
+def test_trades_start_takes_its_first_gradient_unclipped_as_the_official_code():
+    """Reference written from the official TRADES loop: x_adv = x + 0.001 N(0,1); per step the
+    KL gradient at x_adv, a sign step, then projection to the eps ball and [0, 1]."""
+    from benchmark.losses import kl_per_example
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    x = torch.rand(5, 1, 4, 4)
+    x[:, :, 0] = 0.0  # exact 0 and 1 pixels: where clipping the start first would differ
+    x[:, :, 1] = 1.0
+    y = torch.tensor([0, 1, 2, 0, 1])
+    eps, alpha, steps = 0.1, 0.03, 3
+    torch.manual_seed(7)
+    ours = pgd(model, x, y, eps=eps, alpha=alpha, steps=steps, loss="kl", start="trades").x_adv
+    torch.manual_seed(7)
+    with torch.no_grad():
+        clean = model(x)
+    ref = x + 0.001 * torch.randn_like(x)
+    for _ in range(steps):
+        ref.requires_grad_(True)
+        (grad,) = torch.autograd.grad(kl_per_example(clean, model(ref)).sum(), ref)
+        ref = torch.min(torch.max(ref.detach() + alpha * grad.sign(), x - eps), x + eps)
+        ref = ref.clamp(0, 1)
+    assert torch.equal(ours, ref)

@@ -230,8 +230,8 @@ def test_loss_uses_per_class_radius_and_weights():
     loss = method.loss(model, x, y, ctx)
     torch.manual_seed(5)
     eps = ctx.eps * s["eps_mult"].float()[y]
-    x_adv = pgd(model, x, y, eps=eps, alpha=eps / 4, steps=ctx.steps, loss="kl",
-                start="trades").x_adv
+    x_adv = pgd(model, x, y, eps=eps, alpha=eps.max() / 4, steps=ctx.steps, loss="kl",
+                start="trades").x_adv  # official HEAD: one step, max_i(eps_i) / 4
     dist = (x_adv - x).abs().flatten(1).max(1).values
     assert torch.all(dist <= eps + 1e-6)
     expected = weighted_trades_loss(model(x), model(x_adv), y, s["w_nat"].float(),
@@ -253,3 +253,16 @@ def test_defaults_and_registration():
     assert all(type(m).finetunes for m in (rw, rm, rwrm))
     with pytest.raises(UserError):
         make_method("frl_rw", protocol, {"lim": "1.5"})
+
+
+def test_step_size_rules():
+    from methods.frl import step_sizes
+
+    eps = torch.tensor([0.1, 0.2, 0.4])
+    m = eps / 0.1
+    assert torch.allclose(torch.as_tensor(step_sizes(eps, m, 0.25, "batch_max", 0.01)),
+                          torch.tensor(0.1))                    # official: max(eps_i) / 4
+    assert torch.allclose(step_sizes(eps, m, 0.25, "per_example", 0.01),
+                          torch.tensor([0.025, 0.05, 0.1]))     # eps_i / 4
+    assert torch.allclose(step_sizes(eps, m, None, "batch_max", 0.01),
+                          torch.tensor([0.01, 0.02, 0.04]))     # protocol alpha * m(i)
