@@ -131,7 +131,7 @@ class _AALog(logging.Handler):
 
 def make_autoattack(model: nn.Module, protocol: Protocol, device: torch.device):
     """A pyautoattack AutoAttack configured from the protocol (version validated there)."""
-    from pyautoattack import AutoAttack  # keyword-only API; see PROTOCOLS.md
+    from pyautoattack import AutoAttack  # keyword-only API; see docs/protocols.md
 
     if protocol.aa_version == "custom":
         adversary = AutoAttack(model, attacks=list(protocol.aa_attacks), device=device,

@@ -21,11 +21,11 @@ loss = sum w_nat(y) CE / sum w_nat(y) + beta * sum w_bndy(y) KL / sum w_bndy(y).
 stays 0, so KL weights stay uniform), `frl_rwrm` all three. a1 is halved every `a1_halve_every`
 fine-tuning epochs (a2 is not).
 
-Defaults (METHODS.md, official HEAD): rw: tau1 = tau2 = 0.1, a1 = 0.05, a2 = 0.1, cap 2.5;
+Defaults (the FRL paper and official HEAD): rw: tau1 = tau2 = 0.1, a1 = 0.05, a2 = 0.1, cap 2.5;
 rwrm: tau1 = tau2 = 0.07, a1 = 0.05, a2 = 0.2, cap 3.0; all: lim 0.5, beta 1.5, halving every 40.
-rm: METHODS.md gives no rm defaults; we take rw's (tau 0.1, a1 0.05, a2 0.1, cap 2.5, which match
-the official frlrm.py / utils_frl1.py) and the shared lim 0.5 / beta 1.5 (official frlrm.py's
-argparse defaults are lim 0.3, beta 1.0).
+rm: no separate rm defaults are given; we take rw's (tau 0.1, a1 0.05, a2 0.1, cap 2.5, which
+match the official frlrm.py / utils_frl1.py) and the shared lim 0.5 / beta 1.5 (official
+frlrm.py's argparse defaults are lim 0.3, beta 1.0).
 
 Training step size: as the official HEAD, one step for the whole batch, alpha = alpha_frac *
 max_i(eps_i) (`step_rule="batch_max"`, alpha_frac 0.25: max(eps_i) / 4); `step_rule=

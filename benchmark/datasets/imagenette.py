@@ -10,7 +10,7 @@ takes tens of seconds, so the resized tensors are cached next to the images in
 change to the folder rebuilds the cache; a read-only data dir just skips it).
 
 `imagenette_info(resolution, name)` builds the DatasetInfo for another resolution; only
-`imagenette` (32x32, the protocol of PROTOCOLS.md) is registered.
+`imagenette` (32x32, see docs/protocols.md) is registered.
 """
 
 from __future__ import annotations

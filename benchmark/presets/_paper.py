@@ -1,4 +1,7 @@
-"""The 32x32 paper recipe shared by CIFAR-10/100, SVHN and Imagenette presets (PROTOCOLS.md)."""
+"""The 32x32 paper recipe shared by the CIFAR-10/100, SVHN and Imagenette presets.
+
+See docs/protocols.md.
+"""
 
 from __future__ import annotations
 
