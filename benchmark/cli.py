@@ -401,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("name")
     new.add_argument("--dir", default=str(Path(__file__).resolve().parent.parent / "methods"))
     new.set_defaults(func=cmd_new_method)
+    for command in sub.choices.values():  # `fairbench run ... --debug` works too
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show tracebacks of errors")
     return parser
 
 

@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,11 +137,6 @@ def environment(device: torch.device) -> dict[str, Any]:
             "cuda": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
             "threads": torch.get_num_threads(), "host": platform.node(),
             "python": platform.python_version()}
-
-
-def iter_run_dirs(results: Path) -> Iterator[Path]:
-    """Every run directory (one holding spec.json) under `results`."""
-    yield from sorted(p.parent for p in Path(results).glob("*/*/*/seed*/spec.json"))
 
 
 def has_progress(paths: RunPaths) -> bool:

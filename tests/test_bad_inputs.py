@@ -230,3 +230,10 @@ def test_broken_pipe_exits_quietly() -> None:
                           capture_output=True, text=True, cwd=Path(__file__).parent.parent,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stdout.startswith("[") and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_debug_after_the_command_too(tmp_path: Path, capsys) -> None:
+    assert main([*sets("eps=-1"), "--results", str(tmp_path), "--debug"]) == 2
+    assert "Traceback" in capsys.readouterr().err
+    assert main([*sets("eps=-1"), "--results", str(tmp_path)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
