@@ -456,3 +456,25 @@ def test_every_figure_gets_the_same_method_colours(results: Path, tmp_path: Path
     # rb-model has AutoAttack numbers but no validation curve: colours must not shift
     assert seen["per_class_figure"] == seen["curves_figure"]
     assert set(seen["curves_figure"]) == set(coll.methods) and "rb-model" in coll.methods
+
+
+def test_unbalanced_test_sets_show_overall_accuracy_beside_the_class_mean(tmp_path: Path):
+    rec = make_record("pgd_at", 0)
+    n = [30, 10, 20, 40]  # an SVHN-like unbalanced test set
+    assert len(n) == len(CLASSES)
+    for ckpt in ("best", "last"):
+        for attack in ("clean", "pgd20", "cw", "autoattack"):
+            acc = rec["eval"][ckpt][attack]["per_class"]
+            rec["eval"][ckpt][attack] = summarize(acc, n, CLASSES)
+    _write(tmp_path / DATASET / PRESET / "pgd_at" / "seed0" / "record.json", rec)
+    coll = collect(tmp_path, DATASET, PRESET)
+    table = build_table(summary_frame(coll.metrics, coll.methods), coll)
+    keys = [c.key for c in table.columns]
+    assert keys.index("clean_overall") == keys.index("clean_avg") + 1
+    acc = rec["eval"]["best"]["clean"]["per_class"]
+    pointwise = 100 * sum(a * k for a, k in zip(acc, n, strict=True)) / sum(n)
+    cell = table.panels[0].cells[0][keys.index("clean_overall")]
+    assert cell.mean == f"{pointwise:.1f}"
+    assert f"{pointwise:.1f}" != table.panels[0].cells[0][keys.index("clean_avg")].mean
+    # balanced sets (every other test here) keep the table as it was: no overall columns
+    assert "clean_overall" not in [c.key for c in columns_for(len(CLASSES), True)]

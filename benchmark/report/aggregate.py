@@ -11,7 +11,7 @@ import pandas as pd
 from benchmark.report.collect import ATTACKS, BASELINE, CHECKPOINTS, COST_KEYS, order_methods
 
 DDOF = 1            # sample std across seeds; undefined (NaN) for a single seed
-STATS = ("avg", "worst", "std", "worst10")
+STATS = ("avg", "overall", "worst", "std", "worst10")
 RHO_ATTACK = "autoattack"
 
 

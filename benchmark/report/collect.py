@@ -149,6 +149,16 @@ def find_runs(results: Path, dataset: str, preset: str
     return records, missing, expected
 
 
+def overall_accuracy(res: dict[str, Any]) -> float:
+    """Pointwise accuracy over all evaluated points (what SVHN papers report): the per-class
+    accuracies weighted by their point counts; NaN without counts."""
+    n = res.get("n_per_class") or []
+    acc = res.get("per_class") or []
+    if not n or len(n) != len(acc) or not sum(n):
+        return math.nan
+    return sum(_num(a) * k for a, k in zip(acc, n, strict=True) if k) / sum(n)
+
+
 def metrics_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per run x checkpoint x attack with avg / worst / std / worst10 / worst_class and
     cost columns (training cost is the run's, repeated on each row)."""
@@ -167,7 +177,9 @@ def metrics_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                 rows.append({
                     "run": run_name(rec["method"], rec["seed"]), "method": rec["method"],
                     "seed": int(rec["seed"]), "checkpoint": ckpt, "attack": attack,
-                    "avg": _num(res.get("avg")), "worst": _num(res.get("worst")),
+                    "avg": _num(res.get("avg")), "overall": overall_accuracy(res),
+                    "balanced": len(set(res.get("n_per_class") or [])) <= 1,
+                    "worst": _num(res.get("worst")),
                     "std": _num(res.get("std")), "worst10": _num(res.get("worst10")),
                     "worst_class": res.get("worst_class"), "n_classes": len(res["per_class"]),
                     "epoch": ev.get("epoch"),
@@ -175,7 +187,8 @@ def metrics_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                     **costs,
                 })
     return pd.DataFrame(rows, columns=[
-        "run", "method", "seed", "checkpoint", "attack", "avg", "worst", "std", "worst10",
+        "run", "method", "seed", "checkpoint", "attack", "avg", "overall", "balanced", "worst",
+        "std", "worst10",
         "worst_class", "n_classes", "epoch", "eval_seconds", *COST_KEYS])
 
 

@@ -55,12 +55,16 @@ class Table:
     time_unit: str             # s | min | h
 
 
-def columns_for(n_classes: int, has_baseline: bool) -> list[Column]:
-    """Accuracy groups, fairness summaries of AutoAttack, then training cost."""
+def columns_for(n_classes: int, has_baseline: bool, unbalanced: bool = False) -> list[Column]:
+    """Accuracy groups (with the pointwise overall accuracy beside the class mean when the test
+    points are not class-balanced, as on SVHN), fairness summaries of AutoAttack, then cost."""
     cols = []
     for attack, title in ATTACK_TITLES.items():
-        cols += [Column(f"{attack}_avg", title, "Avg.", f"{title} avg", "acc", True),
-                 Column(f"{attack}_worst", title, "Worst", f"{title} worst", "acc", True)]
+        cols.append(Column(f"{attack}_avg", title, "Avg.", f"{title} avg", "acc", True))
+        if unbalanced:
+            cols.append(Column(f"{attack}_overall", title, "All", f"{title} overall", "acc",
+                               True))
+        cols.append(Column(f"{attack}_worst", title, "Worst", f"{title} worst", "acc", True))
     fair = "AA fairness"
     cols.append(Column(f"{RHO_ATTACK}_std", fair, "Std", "AA class std", "spread", False))
     if n_classes >= MANY_CLASSES:
@@ -146,7 +150,8 @@ def _column_cells(frame: pd.DataFrame, col: Column, unit_seconds: float) -> list
 def build_table(summary: pd.DataFrame, coll: Collection) -> Table:
     """Format the summary frame into panels (best, last), best values per column in bold."""
     has_base = bool((summary.loc[summary["method"] == BASELINE, "seeds"] > 0).any())
-    cols = columns_for(len(coll.classes), has_base)
+    cols = columns_for(len(coll.classes), has_base,
+                       unbalanced=not bool(coll.metrics["balanced"].all()))
     unit, per = time_unit([float(v) for c in cols if c.kind == "seconds"
                            for v in summary[c.key].tolist()])
     panels = []
