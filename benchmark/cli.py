@@ -333,10 +333,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_new_method(args: argparse.Namespace) -> int:
-    from benchmark.scaffold import write_template
+    from benchmark.scaffold import write_template, write_test_template
 
     path = write_template(args.name, Path(args.dir))
-    print(f"wrote {path}; edit its loss(), then `fairbench list methods`")
+    test = write_test_template(args.name, Path(args.tests_dir))
+    print(f"wrote {path}{f' and {test}' if test else ''}; edit its loss() and the test, then "
+          f"`fairbench list methods` and `make test`")
     return 0
 
 
@@ -400,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     new = sub.add_parser("new-method", help="write a documented method template")
     new.add_argument("name")
     new.add_argument("--dir", default=str(Path(__file__).resolve().parent.parent / "methods"))
+    new.add_argument("--tests-dir", default=str(Path(__file__).resolve().parent.parent / "tests"),
+                     help="where its test template goes (skipped if that file exists)")
     new.set_defaults(func=cmd_new_method)
     for command in sub.choices.values():  # `fairbench run ... --debug` works too
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

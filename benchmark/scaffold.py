@@ -58,6 +58,51 @@ def _check_directory(directory: Path) -> None:
         raise UserError(f"{directory} is not a directory; pass a directory with --dir DIR")
 
 
+TEST_TEMPLATE = '''"""{title}: its own mechanism against hand computations on tiny tensors.
+
+The generic contract (a smoke run, weights_only checkpoints, exact resume, hyperparameters from
+strings, docstring) is checked for every method by tests/test_method_contract.py; here, test what
+makes this method different. Replace the example below when you replace the template's loss.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from benchmark.attacks import PassCounter, pgd
+from benchmark.method import TrainContext, make_method
+from benchmark.protocols import get_protocol
+
+
+def test_loss_matches_a_hand_computation():
+    protocol = get_protocol("fmnist", "smoke")
+    method = make_method("{name}", protocol, {{"temperature": "2.0"}})
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+    x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 2, 3])
+    ctx = TrainContext(protocol=protocol, num_classes=10, device=torch.device("cpu"),
+                       counter=PassCounter(), val_loader=None)
+    torch.manual_seed(1)
+    loss = method.loss(model, x, y, ctx)
+    torch.manual_seed(1)  # the same attack by hand: PGD on CE, then CE of logits / T
+    x_adv = pgd(model, x, y, eps=protocol.eps, alpha=protocol.alpha,
+                steps=protocol.train_steps).x_adv
+    torch.testing.assert_close(loss, F.cross_entropy(model(x_adv) / 2.0, y))
+'''
+
+
+def write_test_template(name: str, directory: Path) -> Path | None:
+    """tests/test_<name>.py with a mechanism-test example; None if that file exists already."""
+    path = Path(directory) / f"test_{name}.py"
+    if path.exists() or not Path(directory).is_dir():
+        return None
+    try:
+        path.write_text(TEST_TEMPLATE.format(name=name, title=name.replace("_", " ").upper()))
+    except OSError as err:
+        raise UserError(f"cannot write {path} ({err.strerror or type(err).__name__}); the "
+                        f"method file was written, write its test yourself") from None
+    return path
+
+
 def write_template(name: str, directory: Path) -> Path:
     """Write the method template for `name` into `directory`; bad input is a one-line UserError."""
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):

@@ -195,3 +195,21 @@ def test_records_carry_memory_and_evaluation_cost(smoke_results: Path):
              "last": {"seconds": seconds, "peak_memory_mb": {"cw": 5.0}}}
     cost = eval_cost(twins, {"best": "eval/best-abc.json", "last": "eval/last-abc.json"})
     assert cost == {"seconds": 3.0, "peak_memory_mb": 5.0}  # twins counted once
+
+
+def test_new_method_test_template_passes_against_the_method_template(tmp_path: Path,
+                                                                      monkeypatch):
+    import importlib
+
+    from benchmark.scaffold import write_template, write_test_template
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "t").mkdir()
+    method_file = write_template("tmpl_probe_method", tmp_path / "m")
+    test_file = write_test_template("tmpl_probe_method", tmp_path / "t")
+    assert test_file is not None and write_test_template("tmpl_probe_method",
+                                                         tmp_path / "t") is None
+    monkeypatch.syspath_prepend(str(method_file.parent))
+    monkeypatch.syspath_prepend(str(test_file.parent))
+    importlib.import_module("tmpl_probe_method")               # registers the method
+    importlib.import_module("test_tmpl_probe_method").test_loss_matches_a_hand_computation()
