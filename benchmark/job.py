@@ -325,8 +325,7 @@ def write_record(paths: RunPaths, spec: RunSpec, classes: Sequence[str], env: di
                  eval_cost: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build record.json from its parts (the one place a record is made) and write it last."""
     record = RunRecord(
-        **{k: v for k, v in spec.as_dict().items() if k != "schema"}, schema=spec.schema,
-        classes=list(classes), env=env, train=train.as_dict(), eval=evals,
+        **spec.as_dict(), classes=list(classes), env=env, train=train.as_dict(), eval=evals,
         eval_files=eval_files, eval_settings=eval_settings(protocol), history=history,
         git_commit=env.get("git_commit"), git_dirty=env.get("git_dirty"), source=source,
         eval_cost=eval_cost)

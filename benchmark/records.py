@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,27 +51,29 @@ class RunPaths:
         return self.root / "eval"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write through a temp file and rename; on any error the temp file is removed and the old
-    file is left as it was."""
+def _atomic(path: Path, write: Callable[[str], None]) -> None:
+    """`write` a temp file beside `path`, then rename it over `path`; on any error the temp
+    file is removed and the old file is left as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        _remove(tmp)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
 
 
-def _remove(path: str | Path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+def atomic_write_text(path: Path, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    _atomic(path, write)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -77,15 +81,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def atomic_torch_save(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
+    _atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def _json_default(obj: Any) -> Any:
@@ -151,6 +147,7 @@ class Verdict:
 
     action: str              # new | same | replace | set_aside | conflict
     note: str = ""           # why (changed files, failed, ...), for the user
+    old_key: str = "unknown"  # the run key spec.json holds now
 
 
 def compare_spec(paths: RunPaths, spec: RunSpec) -> Verdict:
@@ -171,11 +168,11 @@ def compare_spec(paths: RunPaths, spec: RunSpec) -> Verdict:
             return Verdict("conflict", f"{paths.spec} is damaged; delete {paths.root} to retrain")
         return Verdict("replace", "damaged spec.json, nothing computed")
     if old_key == spec.key:
-        return Verdict("same")
+        return Verdict("same", old_key=old_key)
     if not has_progress(paths):
-        return Verdict("replace", "nothing computed yet")
+        return Verdict("replace", "nothing computed yet", old_key)
     if paths.failed.exists():
-        return Verdict("set_aside", "the old run had failed")
+        return Verdict("set_aside", "the old run had failed", old_key)
     new = spec.as_dict()
     same_settings = all(old.get(k) == new.get(k) for k in ("protocol", "hparams", "seed"))
     old_warm = {k: v for k, v in (old.get("warm_start") or {}).items() if k != "run_key"}
@@ -185,11 +182,11 @@ def compare_spec(paths: RunPaths, spec: RunSpec) -> Verdict:
         if files:
             shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3
                                             else "")
-            return Verdict("set_aside", f"code changed: {shown}")
-        return Verdict("set_aside", "its warm-start base's code changed")
+            return Verdict("set_aside", f"code changed: {shown}", old_key)
+        return Verdict("set_aside", "its warm-start base's code changed", old_key)
     return Verdict("conflict", f"{paths.root} holds a run with other settings "
                                f"({settings_diff(old, new)}); use --results DIR for the new "
-                               f"settings, or delete that directory")
+                               f"settings, or delete that directory", old_key)
 
 
 def settings_diff(old: dict[str, Any], new: dict[str, Any], most: int = 3) -> str:
@@ -206,12 +203,8 @@ def settings_diff(old: dict[str, Any], new: dict[str, Any], most: int = 3) -> st
     return shown or f"run key {old.get('run_key')} != {new.get('run_key')}"
 
 
-def set_aside(paths: RunPaths, why: str) -> Path:
+def set_aside(paths: RunPaths, why: str, old_key: str) -> Path:
     """Move a run directory's files (not its lock) to <method>/.superseded/seed<k>-<old key>/."""
-    try:
-        old_key = json.loads(paths.spec.read_text()).get("run_key", "unknown")
-    except (OSError, ValueError, AttributeError):
-        old_key = "unknown"
     target = paths.root.parent / ".superseded" / f"{paths.root.name}-{old_key}"
     n = 1
     while target.exists():
@@ -235,7 +228,8 @@ def claim_spec(paths: RunPaths, spec: RunSpec) -> str:
         return ""
     note = ""
     if verdict.action == "set_aside":
-        note = f"older run moved to {set_aside(paths, verdict.note)} ({verdict.note})"
+        target = set_aside(paths, verdict.note, verdict.old_key)
+        note = f"older run moved to {target} ({verdict.note})"
     elif verdict.action == "replace":
         for entry in paths.root.iterdir():
             if entry.is_file() and entry.name != LOCK_FILE:

@@ -207,7 +207,7 @@ class Trainer:
 
     def _train_epoch(self, epoch: int, model: nn.Module, ctx: TrainContext,
                      counter: PassCounter) -> None:
-        self._finish_epoch(self.train_steps(epoch, model, ctx, counter), ctx)
+        self._finish_epoch(self.train_steps(epoch, model, ctx, counter))
 
     def train_steps(self, epoch: int, model: nn.Module, ctx: TrainContext,
                     counter: PassCounter) -> EpochSteps:
@@ -257,7 +257,7 @@ class Trainer:
                           backward=counter.backward, method_log={**ctx.log, **logged},
                           peak_memory_mb=peak_mb(self.device))
 
-    def _finish_epoch(self, steps: EpochSteps, ctx: TrainContext) -> None:
+    def _finish_epoch(self, steps: EpochSteps) -> None:
         """Count the epoch, validate (timed), keep the best model, log, then checkpoint (the
         log line comes first: a kill in between resumes from the previous checkpoint and drops
         the line)."""
