@@ -103,10 +103,14 @@ def base_job(job: Job, method: Method, protocol: Protocol) -> tuple[Job, int] | 
     if warm is None:
         return None
     base, epoch = warm
-    if not 0 <= epoch < protocol.epochs:  # at least one epoch of the method's own training
+    end = method.end_epoch(protocol)
+    if not 0 <= epoch < end:  # at least one epoch of the method's own training
         raise UserError(f"{job.method}: begin epoch {epoch} leaves no epoch to train (it must be "
-                        f"in 0..{protocol.epochs - 1}); raise epochs or set "
+                        f"in 0..{end - 1}); raise epochs or set "
                         f"{job.method}.begin_epoch lower")
+    if epoch > protocol.epochs:
+        raise UserError(f"{job.method}: begin epoch {epoch} is past {base}'s last epoch "
+                        f"{protocol.epochs}; set {job.method}.begin_epoch to at most that")
     return Job(job.dataset, job.preset, base, job.seed, job.results, dict(job.overrides),
                dict(job.method_overrides), job.data_dir, job.download, (epoch,), job.device,
                job.show_progress), epoch
@@ -123,7 +127,8 @@ def spec_of(job: Job) -> tuple[RunSpec, Method, Protocol, tuple[Job, int] | None
         base_spec = spec_of(base[0])[0]
         warm = {"method": base[0].method, "epoch": base[1], "run_key": base_spec.key}
     spec = RunSpec(job.method, job.dataset, job.preset, job.seed, protocol.as_dict(),
-                   method.hparams(), warm, code_digests(type(method)))
+                   method.hparams(), warm, method.end_epoch(protocol),
+                   code_digests(type(method)))
     return spec, method, protocol, base
 
 

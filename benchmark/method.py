@@ -91,6 +91,29 @@ class Method:
             begin = round(self.begin_fraction * protocol.epochs)
         return self.warm_start_base, int(begin)
 
+    def begin(self, protocol: Protocol) -> int:
+        """The absolute epoch this method's own training starts at (0 without a warm start)."""
+        warm = self.warm_start(protocol)
+        return 0 if warm is None else warm[1]
+
+    def end_epoch(self, protocol: Protocol) -> int:
+        """The absolute epoch training stops at: the protocol's `epochs`, unless the method
+        fine-tunes for a fixed length (hyperparameter `finetune_epochs`, counted from `begin`)."""
+        length = getattr(self, "finetune_epochs", None)
+        return protocol.epochs if length is None else self.begin(protocol) + int(length)
+
+    def lr_at(self, epoch: int, protocol: Protocol) -> float:
+        """The learning rate of (absolute) epoch `epoch`: the protocol's schedule, or its
+        constant `finetune_lr` for a fine-tuning method."""
+        if self.finetunes and protocol.finetune_lr is not None:
+            return protocol.finetune_lr
+        return protocol.lr_at(epoch)
+
+    def kept_weights(self, model: nn.Module) -> dict[str, Tensor] | None:
+        """The weights the run keeps as its model (validated, selected, saved, evaluated) when
+        they are not the trained model's own (e.g. CFA's weight average); None: the model's."""
+        return None
+
     def on_epoch_start(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
         """Called before each training epoch; returns scalars/lists to log."""
         return {}

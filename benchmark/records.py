@@ -261,7 +261,7 @@ def run_state(paths: RunPaths) -> tuple[str, str]:
     if paths.done.exists():
         return ("evaluating", owner.describe()) if live and owner else \
             ("trained", "not evaluated")
-    total = (spec.get("protocol") or {}).get("epochs")
+    total = spec.get("end_epoch") or (spec.get("protocol") or {}).get("epochs")
     begin = (spec.get("warm_start") or {}).get("epoch", 0) or 0
     progress = f"epoch {epochs}/{total - begin}" if isinstance(total, int) else f"{epochs} epochs"
     if live and owner is not None:

@@ -51,6 +51,7 @@ class RunSpec:
     protocol: dict[str, Any]
     hparams: dict[str, Any]
     warm_start: dict[str, Any] | None = None   # {"method", "epoch", "run_key"} of the base
+    end_epoch: int | None = None    # the absolute epoch training stops at (None: protocol epochs)
     code: dict[str, str] = field(default_factory=dict)  # {file: digest} (provenance.py)
     schema: int = SCHEMA_VERSION
 
@@ -150,6 +151,7 @@ class RunRecord(_Schema):
     eval_settings: dict[str, Any]
     history: list[dict[str, Any]]               # EpochLog.as_dict() per epoch
     warm_start: dict[str, Any] | None = None
+    end_epoch: int | None = None
     code: dict[str, str] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
     git_commit: str | None = None

@@ -8,6 +8,7 @@ It never knows a method's name: the method object brings its loss and hooks.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import os
@@ -108,6 +109,7 @@ class Trainer:
                                          momentum=protocol.momentum,
                                          weight_decay=protocol.weight_decay)
         self.state = TrainState()
+        self._kept: nn.Module | None = None
         self.train_loader = TensorLoader(splits.train_x, splits.train_y, protocol.batch_size,
                                          device=device, shuffle=True, seed=seed,
                                          augment_with=(info.crop_padding, info.flip))
@@ -165,10 +167,18 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------------
     def lr_at(self, epoch: int) -> float:
-        p = self.protocol
-        if self.method.finetunes and p.finetune_lr is not None:
-            return p.finetune_lr
-        return p.lr_at(epoch)
+        return self.method.lr_at(epoch, self.protocol)
+
+    def kept_model(self) -> nn.Module:
+        """The model the run keeps (validates, selects, saves): the trained model, or a copy
+        holding the method's `kept_weights` (e.g. CFA's average) when it has them."""
+        weights = self.method.kept_weights(self.model)
+        if weights is None:
+            return self.model
+        if self._kept is None:
+            self._kept = copy.deepcopy(self.model)
+        self._kept.load_state_dict(weights)
+        return self._kept
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         if self.protocol.amp:
@@ -176,21 +186,23 @@ class Trainer:
         return contextlib.nullcontext()
 
     def run(self) -> TrainSummary:
-        """Train until the protocol's last epoch; returns the training summary."""
+        """Train until the method's end epoch (the protocol's last unless it fine-tunes for a
+        fixed length); returns the training summary."""
         p = self.protocol
         self._resume_or_start()
         if 0 in self.keep_epochs and self.state.epoch == 0:
             atomic_torch_save(self.paths.epoch_ckpt(0), self._checkpoint())
         forward_model, ctx, counter = self.epoch_context()
-        epochs = tqdm(range(self.state.epoch, p.epochs), initial=self.state.epoch,
-                      total=p.epochs, desc=f"train {self.method.name}", leave=False,
+        end = self.method.end_epoch(p)
+        epochs = tqdm(range(self.state.epoch, end), initial=self.state.epoch, total=end,
+                      desc=f"train {self.method.name}", leave=False,
                       disable=not self.show_progress)
         try:
             for epoch in epochs:
                 self._train_epoch(epoch, forward_model, ctx, counter)
         finally:
             counter.detach()
-        atomic_torch_save(self.paths.last, {"model": self.model.state_dict(),
+        atomic_torch_save(self.paths.last, {"model": self.kept_model().state_dict(),
                                             "epoch": self.state.epoch})
         summary = self.summary()
         atomic_write_json(self.paths.done, summary.as_dict())
@@ -266,14 +278,14 @@ class Trainer:
         st.peak_memory_mb = max(st.peak_memory_mb, steps.peak_memory_mb)
         st.forward, st.backward = st.forward + steps.forward, st.backward + steps.backward
         t0 = time.perf_counter()
-        val = validate(self.model, self.splits, self.protocol, self.device)
+        kept = self.kept_model()
+        val = validate(kept, self.splits, self.protocol, self.device)
         val_seconds = time.perf_counter() - t0
         score = val[self.protocol.select_on]
         is_best = score > st.best_score
         if is_best:
             st.best_score, st.best_epoch = score, st.epoch
-            atomic_torch_save(self.paths.best, {"model": self.model.state_dict(),
-                                                "epoch": st.epoch})
+            atomic_torch_save(self.paths.best, {"model": kept.state_dict(), "epoch": st.epoch})
         line = EpochLog(epoch=st.epoch, lr=steps.lr, loss=steps.loss_sum / max(steps.updates, 1),
                         updates=steps.updates, skipped_batches=steps.skipped,
                         seconds=steps.seconds, passes=steps.forward + steps.backward, val=val,
