@@ -4,9 +4,11 @@ L-inf PGD with sign-gradient steps; start uniform in the eps ball (clipped to [0
 x + 0.001 N(0, 1) (TRADES: as in the official code, the first gradient is taken at this unclipped
 point, and every step then projects to the eps ball and [0, 1]);
 loss CE, KL to the clean softmax (TRADES) or the CW margin; scalar or per-example eps and alpha;
-optional tracking of the first step at which each example is misclassified, and optional early
-dropping of examples still correctly classified after M steps (HAM). The attack always runs with
-the model in eval mode and restores the model's mode afterwards.
+optional tracking of the first step at which each example is misclassified, optional early
+dropping of examples still correctly classified after M steps (HAM), and optional early stopping
+at misclassification (FAT-style: the first misclassified iterate, or the last one still correctly
+classified; BAT). The attack always runs with the model in eval mode and restores the model's
+mode afterwards.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from torch import Tensor, nn
 from benchmark.losses import cw_margin, kl_per_example
 
 Loss = Literal["ce", "kl", "cw"]
-Start = Literal["uniform", "trades", "none"]
+Start = Literal["uniform", "trades", "trades_clipped", "none"]
+Stop = Literal["first_miss", "before_miss"]
 
 
 @dataclass
@@ -33,6 +36,7 @@ class PGDResult:
     x_adv: Tensor
     first_miss: Tensor | None
     kept: Tensor
+    stopped_at: Tensor | None = None   # with `stop`: the iterate index returned per example
 
 
 def _per_example(value: float | Tensor, x: Tensor) -> Tensor:
@@ -54,13 +58,21 @@ def _objective(model: nn.Module, x_adv: Tensor, y: Tensor, loss: Loss,
 
 def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: float | Tensor,
         steps: int, loss: Loss = "ce", start: Start = "uniform", drop_after: int | None = None,
-        track: bool = False) -> PGDResult:
+        track: bool = False, stop: Stop | None = None, patience: int = 0) -> PGDResult:
     """Run L-inf PGD and return the adversarial batch (see module docstring).
 
     drop_after=M: after M steps, examples correctly classified at that iterate (the official
     HAM code's check) stop being attacked (no more forward/backward passes) and are returned as
     they were at step M, with kept=False. track=True spends one extra forward pass to check the
     final iterate too.
+
+    stop="first_miss": an example stops being attacked at the first iterate at which it is seen
+    misclassified for the (patience + 1)-th time (FAT's early stop with tau = patience) and is
+    returned as that iterate. stop="before_miss": an example stops at its first misclassified
+    iterate and is returned as the iterate before it (the start point if the start is already
+    misclassified). Iterates 0..steps-1 are checked (on the forward pass the gradient step needs
+    anyway); an example never stopped is returned as the last iterate. `stopped_at` holds the
+    index of the iterate returned (steps if never stopped).
     """
     was_training = model.training
     model.eval()
@@ -72,7 +84,7 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: f
                 clean_logits = model(x)
         if start == "uniform":
             x_adv = x + (torch.rand_like(x) * 2 - 1) * eps_t
-        elif start == "trades":
+        elif start in ("trades", "trades_clipped"):
             x_adv = x + 0.001 * torch.randn_like(x)
         else:
             x_adv = x.clone()
@@ -80,7 +92,7 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: f
             x_adv = x_adv.detach()
         else:
             x_adv = torch.min(torch.max(x_adv, x - eps_t), x + eps_t).clamp(0, 1).detach()
-        if drop_after is None and not track:
+        if drop_after is None and not track and stop is None:
             x_adv = _plain_steps(model, x, y, x_adv, eps_t, alpha_t, steps, loss, clean_logits)
             return PGDResult(x_adv, None, torch.ones(len(y), dtype=torch.bool, device=x.device))
 
@@ -88,6 +100,9 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: f
         first_miss = torch.full((n,), steps + 1, dtype=torch.long, device=x.device)
         kept = torch.ones(n, dtype=torch.bool, device=x.device)
         idx = torch.arange(n, device=x.device)  # examples still being attacked
+        misses = torch.zeros(n, dtype=torch.long, device=x.device)
+        stopped_at = torch.full((n,), steps, dtype=torch.long, device=x.device)
+        previous = x_adv.clone() if stop == "before_miss" else None
 
         def note_misses(t: int, logits: Tensor) -> None:
             wrong = logits.argmax(1) != y[idx]
@@ -110,12 +125,24 @@ def pgd(model: nn.Module, x: Tensor, y: Tensor, *, eps: float | Tensor, alpha: f
                                        None if clean_logits is None else clean_logits[idx])
             note_misses(t, logits)
             (grad,) = torch.autograd.grad(value, sub)
+            go = torch.ones(len(idx), dtype=torch.bool, device=x.device)
+            if stop is not None:
+                wrong = logits.argmax(1) != y[idx]
+                misses[idx] += wrong.long()
+                go = ~(wrong & (misses[idx] > (patience if stop == "first_miss" else 0)))
+                done = idx[~go]
+                stopped_at[done] = t if stop == "first_miss" else max(t - 1, 0)
+                if previous is not None:
+                    x_adv[done] = previous[done]
+                    previous[idx[go]] = x_adv[idx[go]]
             e = eps_t[idx] if eps_t.dim() else eps_t
             a = alpha_t[idx] if alpha_t.dim() else alpha_t
             base = x[idx]
             stepped = sub.detach() + a * grad.sign()
-            x_adv[idx] = torch.min(torch.max(stepped, base - e), base + e).clamp(0, 1)
-        return PGDResult(x_adv.detach(), first_miss, kept)
+            moved = torch.min(torch.max(stepped, base - e), base + e).clamp(0, 1)
+            x_adv[idx[go]] = moved[go]
+            idx = idx[go]
+        return PGDResult(x_adv.detach(), first_miss, kept, stopped_at if stop else None)
     finally:
         model.train(was_training)
 

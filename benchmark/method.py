@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import torch
@@ -35,6 +36,8 @@ class TrainContext:
     epoch: int = 0                    # 0-based epoch being trained
     batch: int = 0                    # batch index within the epoch
     log: dict[str, float] = field(default_factory=dict)  # per-epoch scalars a method accumulates
+    # the trainer's validation (per-class clean and PGD accuracy on the validation split)
+    validator: Callable[[nn.Module], dict[str, Any]] | None = None
 
     @property
     def eps(self) -> float:
@@ -54,6 +57,14 @@ class TrainContext:
         kwargs.setdefault("alpha", self.alpha)
         kwargs.setdefault("steps", self.steps)
         return pgd(model, x, y, **kwargs)
+
+    def validate(self, model: nn.Module) -> dict[str, Any]:
+        """The trainer's own validation of `model` (keys clean_avg, clean_worst,
+        clean_per_class, robust_avg, robust_worst, robust_per_class; the protocol's validation
+        attack); its passes count as the method's training cost."""
+        if self.validator is None:
+            raise RuntimeError("this TrainContext has no validator")
+        return self.validator(model)
 
     def add(self, key: str, value: float) -> None:
         """Accumulate a per-epoch scalar (summed over batches; logged in train.jsonl)."""

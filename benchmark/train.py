@@ -214,7 +214,9 @@ class Trainer:
         counter = PassCounter().attach(self.model)
         forward_model = torch.compile(self.model) if self.protocol.compile else self.model
         ctx = TrainContext(protocol=self.protocol, num_classes=self.splits.info.num_classes,
-                           device=self.device, counter=counter, val_loader=self.val_loader)
+                           device=self.device, counter=counter, val_loader=self.val_loader,
+                           validator=lambda m: validate(m, self.splits, self.protocol,
+                                                        self.device))
         return forward_model, ctx, counter
 
     def _train_epoch(self, epoch: int, model: nn.Module, ctx: TrainContext,

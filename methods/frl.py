@@ -186,6 +186,7 @@ class FRL(Method):
     alpha_frac: float | None = setting(0.25, gt=0)  # step = alpha_frac * eps; None: alpha m(i)
     step_rule: str = setting("batch_max", choices=("batch_max", "per_example"))
     begin_epoch: int | None = setting(None, ge=0)
+    finetune_epochs: int | None = setting(None, ge=1)  # None: until the protocol's last epoch
 
     def __post_init__(self) -> None:
         self._state: dict[str, Tensor] = {}
