@@ -124,8 +124,12 @@ def _resolve_methods(spec: str) -> list[str]:
     registry = load_methods()
     names: list[str] = []
     for token in spec.replace(",", " ").split():
-        found = ([n for n in registry.names() if registry.get(n).core] if token == "core"
-                 else registry.match(token))
+        if token == "core":
+            found = [n for n in registry.names() if registry.get(n).core]
+        elif token == "all":  # every registered method ("_" names are test-only)
+            found = [n for n in registry.names() if not n.startswith("_")]
+        else:
+            found = registry.match(token)
         names += [n for n in found if n not in names]
     if not names:
         raise UserError("no methods selected; see `fairbench list methods`")
@@ -357,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="train and evaluate methods, then write the report")
     run.add_argument("--dataset", default="fmnist")
     run.add_argument("--methods", default="core",
-                     help="comma list or fnmatch patterns; 'core' = the core methods")
+                     help="comma list or fnmatch patterns; 'core' = the core methods, 'all' = "
+                          "every registered method")
     run.add_argument("--seeds", default="0", help="e.g. 0,1,2")
     run.add_argument("--preset", default="quick")
     run.add_argument("--results", default=DEFAULT_RESULTS)

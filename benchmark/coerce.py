@@ -65,11 +65,15 @@ def _scalar(value: Any, kind: Any) -> Any:
 
 
 def _tuple(value: Any, hint: Any) -> tuple:
-    """tuple[X, ...] or tuple[X, Y] from a list/tuple, or from "a,b" / "e:f,e:f" strings."""
+    """tuple[X, ...] or tuple[X, Y] from a list/tuple, or from "a,b" / "(a, b)" / "[a, b]" /
+    "e:f,e:f" strings."""
     args = typing.get_args(hint)
     items = value
     if isinstance(value, str):
-        items = [v.strip() for v in value.split(",") if v.strip()]
+        text = value.strip()
+        if text[:1] + text[-1:] in ("()", "[]"):
+            text = text[1:-1]
+        items = [v.strip().strip("'\"") for v in text.split(",") if v.strip()]
         if args and typing.get_origin(args[0]) is tuple:  # pairs written "e:f"
             items = [v.split(":") for v in items]
     if not isinstance(items, (list, tuple)):

@@ -68,3 +68,13 @@ def test_protocol_overrides():
         get_protocol("fmnist", "fast")
     with pytest.raises(UserError, match="unknown dataset 'mnist'"):
         get_protocol("mnist", "quick")
+
+
+def test_method_selection_words():
+    from benchmark.cli import _resolve_methods
+
+    every = [n for n in load_methods().names() if not n.startswith("_")]
+    assert _resolve_methods("all") == every and len(every) >= 12
+    core = _resolve_methods("core")
+    assert set(core) < set(every) and all(load_methods().get(n).core for n in core)
+    assert _resolve_methods("frl_*, ham") == ["frl_rm", "frl_rw", "frl_rwrm", "ham"]

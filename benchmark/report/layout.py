@@ -207,6 +207,7 @@ class Facts:
     time_unit: str
     has_baseline: bool
     has_worst10: bool
+    warm_starts: str = ""  # "ham from pgd_at epoch 4, 6 epochs at lr 0.01, 0.001; ..."
 
 
 def facts(coll: Collection, table: Table) -> Facts:
@@ -226,7 +227,23 @@ def facts(coll: Collection, table: Table) -> Facts:
         points=_points(coll, ("clean", "pgd20", "cw")), aa_points=_points(coll, ("autoattack",)),
         seeds=", ".join(map(str, all_seeds)), n_seeds=len(all_seeds), time_unit=table.time_unit,
         has_baseline="rho" in keys, has_worst10=f"{RHO_ATTACK}_worst10" in keys,
+        warm_starts=warm_start_text(recs),
     )
+
+
+def warm_start_text(recs: list[dict]) -> str:
+    """Each warm-started method's base, begin epoch, own epochs and learning rates (from its
+    first record; the seeds share them)."""
+    parts: dict[str, str] = {}
+    for r in recs:
+        warm = r.get("warm_start")
+        if not warm or r["method"] in parts:
+            continue
+        lrs = list(dict.fromkeys(f"{h['lr']:g}" for h in r.get("history", []) if "lr" in h))
+        epochs = (r.get("train") or {}).get("epochs")
+        parts[r["method"]] = (f"{r['method']} from {warm['method']} epoch {warm['epoch']}, "
+                              f"{epochs} epochs at lr {', '.join(lrs) or '?'}")
+    return "; ".join(parts[m] for m in sorted(parts))
 
 
 def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) -> list[str]:
@@ -253,6 +270,9 @@ def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) 
         "through the model): mean over seeds, own and including the warm start.",
         f"Bold: best per column (higher {', '.join(higher)}; lower Std, time and passes).",
     ]
+    if f.warm_starts:
+        out.insert(-1, f"Warm starts (from the same seed's run of the base): "
+                       f"{esc(f.warm_starts)}.")
     return out
 
 
