@@ -296,7 +296,8 @@ def load_model_file(paths: RunPaths, name: str) -> dict[str, Any]:
     except Exception:  # noqa: BLE001
         ckpt, epoch, best = None, None, None
     if ckpt is not None and (name == "last" or best == epoch):
-        state = {"model": ckpt["model"], "epoch": epoch}
+        kept = ckpt.get("kept")  # a method's kept weights (e.g. CFA's average) when it has them
+        state = {"model": kept if kept is not None else ckpt["model"], "epoch": epoch}
         atomic_torch_save(path, state)
         warn(f"{path} was damaged ({why}); rebuilt it from {paths.ckpt.name} (same weights)")
         return state

@@ -8,8 +8,8 @@ files, picks a device, builds an optimizer or counts passes: the harness does.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -61,10 +61,17 @@ class TrainContext:
     def validate(self, model: nn.Module) -> dict[str, Any]:
         """The trainer's own validation of `model` (keys clean_avg, clean_worst,
         clean_per_class, robust_avg, robust_worst, robust_per_class; the protocol's validation
-        attack); its passes count as the method's training cost."""
+        attack); its passes count as the method's training cost. The model's mode and the
+        random state are restored."""
         if self.validator is None:
             raise RuntimeError("this TrainContext has no validator")
-        return self.validator(model)
+        was_training = model.training
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        try:
+            with torch.random.fork_rng(devices=cuda):  # the training randomness is untouched
+                return self.validator(model)
+        finally:
+            model.train(was_training)
 
     def add(self, key: str, value: float) -> None:
         """Accumulate a per-epoch scalar (summed over batches; logged in train.jsonl)."""

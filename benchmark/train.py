@@ -8,7 +8,6 @@ It never knows a method's name: the method object brings its loss and hooks.
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import math
 import os
@@ -118,8 +117,11 @@ class Trainer:
 
     # --- checkpoints -------------------------------------------------------------------
     def _checkpoint(self) -> dict[str, Any]:
+        """Everything a resume needs; `kept` holds the method's kept weights when they are not
+        the model's (so a damaged model_last/model_best can be rebuilt from it)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "method": self.method.state_dict(), "state": vars(self.state).copy()}
+                "method": self.method.state_dict(), "state": vars(self.state).copy(),
+                "kept": self.method.kept_weights(self.model)}
 
     def _restore(self, ckpt: dict[str, Any], *, own_run: bool) -> None:
         self.model.load_state_dict(ckpt["model"])
@@ -175,8 +177,12 @@ class Trainer:
         weights = self.method.kept_weights(self.model)
         if weights is None:
             return self.model
-        if self._kept is None:
-            self._kept = copy.deepcopy(self.model)
+        if self._kept is None:  # a fresh model (a deep copy would carry the counter's hook)
+            info = self.splits.info
+            self._kept = build_model(self.protocol.model, info.num_classes, info.shape
+                                     ).to(self.device)
+            if self.protocol.channels_last:
+                self._kept = self._kept.to(memory_format=torch.channels_last)
         self._kept.load_state_dict(weights)
         return self._kept
 

@@ -15,7 +15,8 @@ the protocol's eps / alpha / K), each stopping examples early (FAT's early stop)
   misclassified (tau = `patience`, official 1: one more step after crossing) and is returned as
   that iterate (the last iterate if that never happens): the target-class side.
 Then, in train mode:
-  loss = CE(f(x_lc), y) + beta KL(f(x) || f(x_fa)) + mean_i [KL(f(x_lc_i) || U) + KL(f(x_fa_i) || U)]
+  loss = CE(f(x_lc), y) + beta KL(f(x) || f(x_fa))
+         + mean_i [KL(f(x_lc_i) || U) + KL(f(x_fa_i) || U)]
 with U the uniform distribution over the C classes (the last two terms, with no weight, are the
 paper's "uniform distribution constraint": they pull both points' softmax towards uniform, i.e.
 towards the decision boundary). All terms are batch means of per-example sums over classes;

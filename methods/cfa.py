@@ -39,6 +39,9 @@ Deviations from the official code:
   identical train-mode clean forward for the KL target, which updates BatchNorm statistics once
   more).
 - The official code averages `num_batches_tracked` as a float; here it is copied.
+- The official training loop runs one more train-mode forward of the clean batch after every
+  update (to log clean accuracy), which moves BatchNorm running statistics towards clean data;
+  it is not repeated here (a method's loss cannot act after the update).
 """
 
 from __future__ import annotations
@@ -111,7 +114,8 @@ class CFA(Method):
         self._train_robust: Tensor | None = None            # t_k of the last finished epoch
         self._average: dict[str, Tensor] | None = None      # FAWA weights
         self._fawa_updates = 0
-        self._hits = self._seen = torch.zeros(0)
+        self._hits = torch.zeros(0, dtype=torch.float64)    # this epoch's counts per class
+        self._seen = torch.zeros(0, dtype=torch.float64)
 
     def calibration_epoch(self, epochs: int) -> int:
         if self.calibrate_from is not None:
@@ -206,6 +210,6 @@ class TradesCfa(CFA):
         self.count(adv, y)
         t = self._train_robust if self.ccr and self.calibrated(ctx) else None
         b = class_trades_weight(t, self.lambda_beta, self.beta, ctx.num_classes)
-        b = b.to(x.device, clean.dtype)[y]
         ce = F.cross_entropy(clean, y, reduction="none")
+        b = b.to(x.device, torch.float32)[y]
         return ((1 - b) * ce + b * kl_per_example(clean, adv)).mean()

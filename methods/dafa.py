@@ -81,7 +81,8 @@ class TradesDafa(Method):
 
     def __post_init__(self) -> None:
         self._weights: Tensor | None = None       # W, once computed
-        self._prob_sum = self._seen = torch.zeros(0)
+        self._prob_sum = torch.zeros(0, dtype=torch.float64)  # last warm-up epoch's sums
+        self._seen = torch.zeros(0, dtype=torch.float64)
 
     def warmup_end(self, protocol: Protocol) -> int:
         """The first epoch trained with W (epochs before it are TRADES)."""
@@ -105,12 +106,12 @@ class TradesDafa(Method):
             self._prob_sum.index_add_(0, y.cpu(), probs)
             self._seen += torch.bincount(y.cpu(), minlength=ctx.num_classes).double()
             return F.cross_entropy(clean, y) + self.beta * kl_per_example(clean, adv).mean()
-        w = self._weights.to(x.device, x.dtype)[y]
+        w = self._weights.to(x.device, torch.float32)[y]
         x_adv = ctx.attack(model, x, y, loss="kl", start="trades", eps=w * ctx.eps,
                            alpha=w * ctx.alpha).x_adv
         clean, adv = model(x), model(x_adv)
         ce = F.cross_entropy(clean, y, reduction="none")
-        return (w.to(ce.dtype) * ce).mean() + self.beta * kl_per_example(clean, adv).mean()
+        return (w * ce).mean() + self.beta * kl_per_example(clean, adv).mean()
 
     def on_epoch_start(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
         c = ctx.num_classes

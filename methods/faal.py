@@ -17,8 +17,8 @@ A short fine-tune of the protocol's finished `pgd_at` run (warm start at its las
   one-dimensional root (scipy's brentq) so that the constraint is active (uniform when every
   n_k l_k is equal). It agrees with the official problem solved by ECOS to 1e-7.
 - loss = (C / B) sum_i p_{y_i} CE_i (the weights are not renormalised per batch).
-- `clean_bn_forward` (official, default on): a train-mode forward of the clean batch whose output
-  is unused; its only effect is on BatchNorm running statistics.
+- `clean_bn_forward` (official, default on): a train-mode forward of the clean batch after the
+  adversarial one, whose output is unused; its only effect is on BatchNorm running statistics.
 
 Defaults (official README command): r = 0.5, 2 epochs, lr 0.01 / 0.001 (as factors of the
 protocol lr: 0.1, 0.01).
@@ -116,19 +116,19 @@ class Faal(Method):
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor:
         x_adv = ctx.attack(model, x, y, loss="ce", start="uniform").x_adv
-        if self.clean_bn_forward:
+        logits = model(x_adv)
+        if self.clean_bn_forward:  # after the adversarial forward, as official
             with torch.no_grad():
                 model(x)
-        logits = model(x_adv)
         ce = F.cross_entropy(logits, y, reduction="none")
         p = dro_weights(class_scores(softmax_margin(logits.detach(), y), y, ctx.num_classes),
                         self.r)
         w = p.to(x.device, ce.dtype)[y]
-        ctx.add("faal_max_weight_sum", float(p.max()))
+        ctx.add("faal_top_class_weight_total", float(p.max()))
         ctx.add("faal_batches", 1)
         return ctx.num_classes / len(y) * (w * ce).sum()
 
     def on_epoch_end(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
         batches = ctx.log.pop("faal_batches", 0.0)
-        top = ctx.log.pop("faal_max_weight_sum", 0.0)
-        return {"faal_mean_max_weight": top / batches if batches else 0.0}
+        top = ctx.log.pop("faal_top_class_weight_total", 0.0)
+        return {"faal_mean_top_class_weight": top / batches if batches else 0.0}

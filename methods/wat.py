@@ -100,7 +100,7 @@ class TradesWat(Method):
         assert self._weights is not None
         x_adv = ctx.attack(model, x, y, loss="kl", start="trades").x_adv
         clean, adv = model(x), model(x_adv)
-        w = self._weights.to(x.device, clean.dtype)
+        w = self._weights.to(x.device, torch.float32)
         per_example = F.cross_entropy(clean, y, reduction="none") \
             + self.beta * kl_per_example(clean, adv)
         return ((w[y] + w[-1]) * per_example).mean()

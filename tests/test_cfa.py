@@ -13,10 +13,12 @@ from torch import nn
 from benchmark.attacks import PassCounter
 from benchmark.datasets.base import TensorLoader
 from benchmark.evaluate import load_state
+from benchmark.job import load_model_file
 from benchmark.launch import run_local
 from benchmark.method import TrainContext
 from benchmark.plan import plan
 from benchmark.protocols import Protocol
+from benchmark.records import RunPaths
 from methods.cfa import (
     PgdAtCfa,
     TradesCfa,
@@ -160,3 +162,8 @@ def test_the_run_keeps_validates_and_saves_the_average(tmp_path: Path):
     assert any(not torch.equal(v, raw[-1][k]) for k, v in last.items())  # not the raw model
     state = load_state(run / "ckpt_last.pt")["method"]
     assert state["fawa_updates"] == 3
+    # a damaged model_last.pt is rebuilt from the average the checkpoint keeps, not the raw model
+    (run / "model_last.pt").write_bytes(b"damaged")
+    rebuilt = load_model_file(RunPaths.of(tmp_path, "fmnist", "smoke", "pgd_at_cfa", 0),
+                              "last")["model"]
+    assert all(torch.equal(rebuilt[k], last[k]) for k in last)
