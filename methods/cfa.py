@@ -198,7 +198,6 @@ class TradesCfa(CFA):
     """TRADES with CFA's class-wise eps (CCM), class-wise beta (CCR) and FAWA:
     loss = mean_i (1 - b_y) CE(f(x_i), y_i) + b_y KL(f(x_i) || f(x_adv_i))."""
 
-    core = True
     beta: float = setting(6.0, ge=0)
     lambda_beta: float = setting(0.5, ge=0)                 # lambda_2 (CCR)
     ccr: bool = True

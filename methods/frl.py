@@ -264,7 +264,6 @@ class FrlRM(FRL):
 class FrlRWRM(FRL):
     """FRL reweight + remargin: all three multipliers move."""
 
-    core = True
     updates = ("phi_nat", "phi_bndy", "phi_rm")
     tau1: float = 0.07
     tau2: float = 0.07

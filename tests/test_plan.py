@@ -34,4 +34,4 @@ def test_keep_epochs_ignore_methods_the_protocol_cannot_run():
     from benchmark.protocols import get_protocol
 
     protocol = get_protocol("fmnist", "quick", {"train_steps": 1})  # ham's drop_step 3 > 1
-    assert default_keep_epochs("trades", protocol) == {7}  # FRL's begin epoch, still kept
+    assert default_keep_epochs("trades", protocol) == {5, 7}  # DAFA's and FRL's begin epochs
