@@ -288,9 +288,29 @@ def test_csv_outputs(report: dict[str, Path]) -> None:
     assert pc.loc[pc["attack"] == "clean", "boundary_error"].isna().all()
     aa = pc[(pc["run"] == "pgd_at/seed0") & (pc["attack"] == "autoattack")
             & (pc["checkpoint"] == "best")]
-    assert aa["accuracy"].tolist() == ROBUST[("pgd_at", 0)]
+    # one unit (%) in every CSV: records hold fractions
+    assert aa["accuracy"].tolist() == pytest.approx([100 * v for v in ROBUST[("pgd_at", 0)]])
     assert aa["n"].tolist() == [5] * 4
-    assert aa["boundary_error"].tolist() == pytest.approx([0.4, 0.5, 0.5, 0.45])
+    assert aa["boundary_error"].tolist() == pytest.approx([40, 50, 50, 45])
+    runs = pd.read_csv(report["runs_csv"])
+    best = runs[(runs["run"] == "trades/seed0") & (runs["attack"] == "autoattack")
+                & (runs["checkpoint"] == "best")].iloc[0]
+    assert best["avg"] == pytest.approx(100 * sum(ROBUST[("trades", 0)]) / 4)
+
+
+def test_python_api_gives_the_csv_frames_in_percent(results: Path, report) -> None:
+    from benchmark import load_results
+
+    res = load_results(results, DATASET, PRESET)
+    assert res.classes == CLASSES
+    pd.testing.assert_frame_equal(res.per_class.reset_index(drop=True),
+                                  pd.read_csv(report["per_class_csv"]), check_dtype=False,
+                                  rtol=1e-5)
+    aa = res.runs.query("attack == 'autoattack' and checkpoint == 'best'")
+    worst = aa.groupby("method")["worst"].mean()
+    assert worst["trades"] == pytest.approx(29.0)  # the table's number, same unit
+    assert {"epoch", "val_robust_worst"} <= set(res.epochs.columns)
+    assert res.epochs["val_robust_worst"].max() <= 100
 
 
 def test_formats_restrict_tables_but_not_plots(results: Path, tmp_path: Path) -> None:

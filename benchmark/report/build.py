@@ -12,6 +12,7 @@ from benchmark.report.collect import collect
 from benchmark.report.layout import build_table, facts
 from benchmark.report.plots import write_plots
 from benchmark.report.tables import render_latex, render_markdown, render_standalone, table_frame
+from benchmark.report.tidy import tidy
 
 FORMATS = ("latex", "md", "csv")
 
@@ -39,9 +40,10 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
         written["table_md"] = out / "table.md"
         atomic_write_text(written["table_md"], render_markdown(table, info, coll))
     if "csv" in formats:
+        tidy_frames = tidy(coll)  # the API's frames: accuracy in % as in table.csv
         frames = {"table_csv": ("table.csv", table_frame(table, summary, coll)),
-                  "per_class_csv": ("per_class.csv", coll.per_class),
-                  "runs_csv": ("runs.csv", coll.metrics)}
+                  "per_class_csv": ("per_class.csv", tidy_frames.per_class),
+                  "runs_csv": ("runs.csv", tidy_frames.runs)}
         for key, (name, frame) in frames.items():
             written[key] = out / name
             atomic_write_text(written[key], frame.to_csv(index=False, float_format="%.6g"))
