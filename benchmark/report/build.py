@@ -11,7 +11,14 @@ from benchmark.report.aggregate import summary_frame
 from benchmark.report.collect import collect
 from benchmark.report.layout import build_table, facts
 from benchmark.report.plots import write_plots
-from benchmark.report.tables import render_latex, render_markdown, render_standalone, table_frame
+from benchmark.report.published import published_beside, published_markdown
+from benchmark.report.tables import (
+    md_escape,
+    render_latex,
+    render_markdown,
+    render_standalone,
+    table_frame,
+)
 from benchmark.report.tidy import tidy
 
 FORMATS = ("latex", "md", "csv")
@@ -36,14 +43,18 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
         atomic_write_text(written["table_tex"], render_latex(table, info, coll))
         written["table_standalone_tex"] = out / "table_standalone.tex"
         atomic_write_text(written["table_standalone_tex"], render_standalone("table"))
+    published = published_beside(summary, dataset)  # quoted numbers of this dataset, if any
     if "md" in formats:
         written["table_md"] = out / "table.md"
-        atomic_write_text(written["table_md"], render_markdown(table, info, coll))
+        atomic_write_text(written["table_md"], render_markdown(table, info, coll)
+                          + published_markdown(published, md_escape))
     if "csv" in formats:
         tidy_frames = tidy(coll)  # the API's frames: accuracy in % as in table.csv
         frames = {"table_csv": ("table.csv", table_frame(table, summary, coll)),
                   "per_class_csv": ("per_class.csv", tidy_frames.per_class),
                   "runs_csv": ("runs.csv", tidy_frames.runs)}
+        if not published.empty:
+            frames["published_csv"] = ("published.csv", published)
         for key, (name, frame) in frames.items():
             written[key] = out / name
             atomic_write_text(written[key], frame.to_csv(index=False, float_format="%.6g"))
