@@ -8,7 +8,8 @@ from pathlib import Path
 from benchmark.errors import UserError
 from benchmark.records import atomic_write_text
 from benchmark.report.aggregate import summary_frame
-from benchmark.report.collect import collect
+from benchmark.report.collect import ATTACKS, collect
+from benchmark.report.intervals import add_intervals
 from benchmark.report.layout import build_table, facts
 from benchmark.report.plots import write_plots
 from benchmark.report.published import published_beside, published_markdown
@@ -34,7 +35,7 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     coll = collect(Path(results), dataset, preset)
     out = Path(out) if out is not None else Path(results) / dataset / preset / "report"
     out.mkdir(parents=True, exist_ok=True)
-    summary = summary_frame(coll.metrics, coll.methods)
+    summary = add_intervals(summary_frame(coll.metrics, coll.methods), coll.per_class, ATTACKS)
     table = build_table(summary, coll)
     info = facts(coll, table)
     written: dict[str, Path] = {}

@@ -128,6 +128,9 @@ def _rank_value(text: str, kind: str) -> float:
     return float(text)
 
 
+MEASURED_KINDS = ("seconds", "passes")  # cost columns: the plain best is bold
+
+
 def _column_cells(frame: pd.DataFrame, col: Column, unit_seconds: float) -> list[Cell]:
     fmt = formatter(col.kind, unit_seconds)
     texts = []
@@ -139,8 +142,13 @@ def _column_cells(frame: pd.DataFrame, col: Column, unit_seconds: float) -> list
             continue
         show = col.show_std and std is not None and not math.isnan(std)
         texts.append((fmt(mean), fmt(std) if show else None))
+    if col.kind not in MEASURED_KINDS:
+        # accuracy-derived: bold only a best separated from the runner-up (intervals.py)
+        flags = frame.get(f"{col.key}_separated")
+        marks = [bool(f) for f in flags] if flags is not None else [False] * len(texts)
+        return [Cell(m, s, m is not None and b) for (m, s), b in zip(texts, marks, strict=True)]
     ranked = [_rank_value(m, col.kind) for m, _ in texts if m is not None]
-    # bold only when it tells something: two values or more, not all tied
+    # cost: bold only when it tells something: two values or more, not all tied
     informative = len(ranked) >= 2 and len(set(ranked)) > 1
     best = (max(ranked) if col.higher_better else min(ranked)) if informative else None
     return [Cell(m, s, m is not None and best is not None and _rank_value(m, col.kind) == best)
@@ -249,7 +257,6 @@ def warm_start_text(recs: list[dict]) -> str:
 def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) -> list[str]:
     """The caption, with symbols (pm, eps, rho, rho_def, pct) and escaping from the renderer."""
     pm, pct = sym["pm"], sym["pct"]
-    higher = ["accuracy"] + ["W10"] * f.has_worst10 + [sym["rho"]] * f.has_baseline
     out = [
         f"{esc(f.dataset)} ({esc(f.preset)} preset), model {esc(f.model)}, "
         f"{sym['eps']} = {esc(f.eps)}.",
@@ -268,7 +275,9 @@ def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) 
            if f.has_baseline else "") + ".",
         f"Train time ({esc(f.time_unit)}, training loop only) and passes (forward + backward "
         "through the model): mean over seeds, own and including the warm start.",
-        f"Bold: best per column (higher {', '.join(higher)}; lower Std, time and passes).",
+        f"Bold: in an accuracy column the best, only when the 95{pct} bootstrap interval (seeds "
+        "and test points) of its difference to the runner-up excludes 0; the lowest time and "
+        "passes.",
     ]
     if f.warm_starts:
         out.insert(-1, f"Warm starts (from the same seed's run of the base): "

@@ -154,7 +154,8 @@ def render_markdown(table: Table, facts: Facts, coll: Collection) -> str:
 
 def table_frame(table: Table, summary: pd.DataFrame, coll: Collection) -> pd.DataFrame:
     """The table's numbers as a tidy frame (CSV): accuracies and Std in percent, time in the
-    table's unit, each shown column with its std where the table shows one."""
+    table's unit, each shown column with its std where the table shows one and its 95 %
+    bootstrap interval (`_ci95_lo`, `_ci95_hi`) where it has one."""
     unit = {"s": 1.0, "min": 60.0, "h": 3600.0}[table.time_unit]
     frame = summary[["checkpoint", "method", "seeds"]].copy()
     frame["seeds_expected"] = [len(coll.expected.get(m, [])) for m in frame["method"]]
@@ -166,4 +167,7 @@ def table_frame(table: Table, summary: pd.DataFrame, coll: Collection) -> pd.Dat
         frame[name] = summary[col.key] * scale
         if col.show_std:
             frame[f"{name}_std"] = summary[f"{col.key}_std"] * scale
+        for end in ("lo", "hi"):  # the 95 % bootstrap interval (intervals.py)
+            if f"{col.key}_{end}" in summary:
+                frame[f"{name}_ci95_{end}"] = summary[f"{col.key}_{end}"] * scale
     return frame.round(6)
