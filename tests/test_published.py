@@ -25,7 +25,8 @@ def test_data_file_is_well_formed():
 def test_quoted_rows_sit_beside_ours_for_the_same_dataset_only():
     summary = pd.DataFrame({"checkpoint": ["best", "best", "last"],
                             "method": ["trades", "faal", "trades"],
-                            "autoattack_avg": [0.5, 0.45, 0.1], "autoattack_worst": [0.2, 0.3, 0.0]})
+                            "autoattack_avg": [0.5, 0.45, 0.1],
+                            "autoattack_worst": [0.2, 0.3, 0.0]})
     beside = published_beside(summary, "cifar10")
     trades = beside[beside["label"] == "TRADES"]
     assert (trades["fairbench_avg"] == 50.0).all() and (trades["fairbench_worst"] == 20.0).all()

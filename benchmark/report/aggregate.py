@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from benchmark.report.collect import ATTACKS, BASELINE, CHECKPOINTS, COST_KEYS, order_methods
+from benchmark.report.intervals import interval, replicates
 
 DDOF = 1            # sample std across seeds; undefined (NaN) for a single seed
 STATS = ("avg", "overall", "worst", "std", "worst10")
@@ -77,11 +79,18 @@ def summary_frame(metrics: pd.DataFrame, methods: Sequence[str] | None = None,
 
 def per_class_summary(per_class: pd.DataFrame, checkpoint: str = "best",
                       attack: str = "autoattack") -> pd.DataFrame:
-    """Mean, std (ddof=DDOF) and n over seeds of each method's accuracy on each class."""
+    """Mean, std (ddof=DDOF) and n over seeds of each method's accuracy on each class, and its
+    95 % bootstrap interval over seeds and test points (lo, hi; intervals.py)."""
     sub = per_class[(per_class["checkpoint"] == checkpoint) & (per_class["attack"] == attack)]
     rows = []
     for (method, idx, name), group in sub.groupby(["method", "class_index", "class"], sort=False):
         mean, std, n = seed_stats(group["accuracy"].tolist())
+        lo = hi = math.nan
+        counts = [(np.array([round(a * k)]), np.array([k])) for a, k in
+                  zip(group["accuracy"], group["n"], strict=True) if k and k == k]
+        if counts:
+            lo, hi = interval(replicates(counts, "avg"))
         rows.append({"method": method, "class_index": idx, "class": name, "mean": mean,
-                     "std": std, "n": n})
-    return pd.DataFrame(rows, columns=["method", "class_index", "class", "mean", "std", "n"])
+                     "std": std, "n": n, "lo": lo, "hi": hi})
+    return pd.DataFrame(rows, columns=["method", "class_index", "class", "mean", "std", "n",
+                                       "lo", "hi"])

@@ -54,9 +54,9 @@ CLASSES_PER_ROW = 25  # many classes wrap onto several rows of bars (print width
 def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str,
                      checkpoint: str = "best", attack: str = "autoattack",
                      colors: dict[str, Any] | None = None) -> Figure:
-    """Grouped bars: accuracy per class for every method, mean over seeds with std error bars
-    (several seeds), each method's worst class marked with a triangle. More than 30 classes
-    wrap onto rows of 25."""
+    """Grouped bars: accuracy per class for every method, mean over seeds with 95 % bootstrap
+    interval error bars (seeds and test points; clipped to [0, 100]), each method's worst class
+    (every tied one) marked with a triangle. More than 30 classes wrap onto rows of 25."""
     summ = per_class_summary(per_class, checkpoint, attack)
     methods = order_methods(summ["method"])
     colors = colors or method_colors(methods)
@@ -68,27 +68,31 @@ def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str
     data = {}
     for method in methods:
         rows = summ[summ["method"] == method].set_index("class_index").reindex(range(n_cls))
-        mean, std = rows["mean"].to_numpy(float) * 100, rows["std"].to_numpy(float) * 100
-        worst = int(np.nanargmin(mean)) if np.isfinite(mean).any() else -1
-        data[method] = (mean, std, worst)
-    top = max((float(np.nanmax(m + np.nan_to_num(s), initial=0.0)) for m, s, _ in data.values()),
-              default=0.0)
+        mean = rows["mean"].to_numpy(float) * 100
+        err = np.stack([np.clip(mean - rows["lo"].to_numpy(float) * 100, 0, None),
+                        np.clip(rows["hi"].to_numpy(float) * 100 - mean, 0, None)])
+        shown = np.round(mean, 1)  # ties as the tables show them (0.1 %)
+        worst = set(np.flatnonzero(shown == np.nanmin(shown)).tolist()) \
+            if np.isfinite(mean).any() else set()
+        data[method] = (mean, err, worst)
+    top = max((float(np.nanmax(m + np.nan_to_num(e[1]), initial=0.0))
+               for m, e, _ in data.values()), default=0.0)
     width = 0.8 / n_m
     bars = []
     for r, ax in enumerate(axes):
         lo, hi = r * per_row, min(n_cls, (r + 1) * per_row)
         x = np.arange(hi - lo)
         for j, method in enumerate(methods):
-            mean, std, worst = data[method]
-            has_err = bool(np.isfinite(std).any())
+            mean, err, worst = data[method]
+            has_err = bool(np.isfinite(err).any())
             xs = x - 0.4 + width * (j + 0.5)
             cont = ax.bar(xs, mean[lo:hi], width, capsize=2, color=colors[method], label=method,
-                          yerr=np.nan_to_num(std[lo:hi]) if has_err else None,
+                          yerr=np.nan_to_num(err[:, lo:hi]) if has_err else None,
                           error_kw={"linewidth": 0.8})
             bars += [cont] if r == 0 else []
-            if lo <= worst < hi:
-                y = mean[worst] + (np.nan_to_num(std[worst]) if has_err else 0.0) + 2.0
-                ax.plot([xs[worst - lo]], [y], marker="v", color="black", markersize=6,
+            for w in sorted(k for k in worst if lo <= k < hi):
+                y = mean[w] + (np.nan_to_num(err[1, w]) if has_err else 0.0) + 2.0
+                ax.plot([xs[w - lo]], [y], marker="v", color="black", markersize=6,
                         linestyle="none")
         ax.set_xticks(x)
         names = list(classes[lo:hi])
@@ -99,7 +103,8 @@ def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str
         ax.set_ylabel(f"{ATTACK_NAMES.get(attack, attack)} accuracy (%)")
     axes[-1].set_xlabel("Class")
     seeds = int(summ["n"].max()) if len(summ) else 0
-    note = f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed"
+    note = (f"mean over {seeds} seeds" if seeds > 1 else "one seed") + \
+        "; bars: 95% bootstrap interval (seeds and test points)"
     axes[0].set_title(f"{title}: per-class {ATTACK_NAMES.get(attack, attack)} accuracy\n"
                       f"{checkpoint} checkpoint; {note}")
     marker = Line2D([], [], marker="v", color="black", linestyle="none", markersize=6)
@@ -119,11 +124,20 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
+def _interval_errors(rows: pd.DataFrame, key: str, values: np.ndarray) -> np.ndarray:
+    """Asymmetric error bars (2 x n, %) from `<key>_lo` / `_hi`; zeros without them."""
+    if f"{key}_lo" not in rows:
+        return np.zeros((2, len(values)))
+    lo, hi = rows[f"{key}_lo"].to_numpy(float) * 100, rows[f"{key}_hi"].to_numpy(float) * 100
+    return np.nan_to_num(np.clip(np.stack([values - lo, hi - values]), 0, None))
+
+
 @styled
 def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
                     attack: str = "autoattack") -> Figure:
     """Average vs worst-class accuracy per method, coloured by training cost (seconds with warm
-    start), labelled, with std error bars and the Pareto front."""
+    start), labelled, with 95 % bootstrap interval error bars (when the summary has them) and
+    the Pareto front."""
     rows = summary[(summary["checkpoint"] == checkpoint) & (summary["seeds"] > 0)]
     rows = rows[np.isfinite(rows[f"{attack}_avg"]) & np.isfinite(rows[f"{attack}_worst"])]
     fig = new_figure(5.5, 4.2)
@@ -131,8 +145,8 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
     xs = rows[f"{attack}_avg"].to_numpy(float) * 100
     ys = rows[f"{attack}_worst"].to_numpy(float) * 100
     cost = rows["train_seconds_with_warm_start"].to_numpy(float)
-    xerr = np.nan_to_num(rows[f"{attack}_avg_std"].to_numpy(float) * 100)
-    yerr = np.nan_to_num(rows[f"{attack}_worst_std"].to_numpy(float) * 100)
+    xerr, yerr = (_interval_errors(rows, f"{attack}_{stat}", values)
+                  for stat, values in (("avg", xs), ("worst", ys)))
     if xerr.any() or yerr.any():
         ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="none", ecolor="gray", elinewidth=0.8,
                     capsize=2, zorder=1)
