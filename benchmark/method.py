@@ -83,6 +83,7 @@ class Method:
     """Base class. Subclasses are dataclasses; register them with `@register_method(name)`."""
 
     name: ClassVar[str] = ""
+    title: ClassVar[str] = ""       # display name in tables and plots (default: `name`)
     # Warm start: train from `warm_start_base`'s checkpoint at round(begin_fraction * epochs),
     # unless the hyperparameter `begin_epoch` is set.
     warm_start_base: ClassVar[str | None] = None
@@ -161,6 +162,8 @@ def register_method(name: str):
         cls = cls if dataclasses.is_dataclass(cls) and "__dataclass_fields__" in cls.__dict__ \
             else dataclass(cls)
         cls.name = name
+        if "title" not in cls.__dict__:  # a subclass never shows its parent's title
+            cls.title = name
         METHODS.add(name, cls)
         return cls
 

@@ -26,6 +26,8 @@ from benchmark.settings import setting
 class {cls}(Method):
     """{title}. Hyperparameters are the dataclass fields below (set with --set {name}.FIELD=V)."""
 
+    title = "{name}"  # the name tables and plots show (e.g. "PGD-AT"; default: the code name)
+
     # Warm start from another method's run at round(begin_fraction * epochs), e.g.:
     # warm_start_base = "pgd_at"
     # begin_fraction = 50 / 120

@@ -56,6 +56,8 @@ class Bat(Method):
     """TRADES on the first adversarial iterate, CE on the last clean one, both pulled towards a
     uniform softmax."""
 
+    title = "BAT"
+
     beta: float = setting(6.0, ge=0)
     patience: int = setting(1, ge=0)
 

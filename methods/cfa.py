@@ -185,6 +185,8 @@ class PgdAtCfa(CFA):
     """PGD-AT with CFA's class-wise eps (CCM) and FAWA: loss = mean CE(f(x_adv), y), x_adv =
     PGD-K on CE from a uniform start in the class's eps_k ball, step alpha."""
 
+    title = "PGD-AT+CFA"
+
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor:
         x_adv = ctx.attack(model, x, y, eps=self.example_eps(y, ctx), loss="ce",
                            start="uniform").x_adv
@@ -197,6 +199,8 @@ class PgdAtCfa(CFA):
 class TradesCfa(CFA):
     """TRADES with CFA's class-wise eps (CCM), class-wise beta (CCR) and FAWA:
     loss = mean_i (1 - b_y) CE(f(x_i), y_i) + b_y KL(f(x_i) || f(x_adv_i))."""
+
+    title = "TRADES+CFA"
 
     beta: float = setting(6.0, ge=0)
     lambda_beta: float = setting(0.5, ge=0)                 # lambda_2 (CCR)

@@ -71,6 +71,8 @@ class TradesDafa(Method):
     """TRADES with DAFA's class weights W (from the last warm-up epoch's adversarial softmax):
     eps_i = W_y eps, alpha_i = W_y alpha, loss = mean W_y CE + beta mean KL."""
 
+    title = "TRADES+DAFA"
+
     core = True
     warm_start_base: ClassVar[str | None] = "trades"
     warmup_fraction: ClassVar[float] = 70 / 110

@@ -100,6 +100,8 @@ class Faal(Method):
     """Fine-tunes PGD-AT with class weights from a KL-constrained DRO over batch class margins:
     loss = (C / B) sum_i p_{y_i} CE(f(x_adv_i), y_i)."""
 
+    title = "PGD-AT+FAAL"
+
     core = True
     warm_start_base: ClassVar[str | None] = "pgd_at"
     begin_fraction: ClassVar[float] = 1.0

@@ -250,6 +250,8 @@ class FRL(Method):
 class FrlRW(FRL):
     """FRL reweight: phi_nat and phi_bndy move, radius fixed at eps."""
 
+    title = "FRL-RW"
+
     updates = ("phi_nat", "phi_bndy")
 
 
@@ -257,12 +259,16 @@ class FrlRW(FRL):
 class FrlRM(FRL):
     """FRL remargin: phi_nat and phi_rm move, phi_bndy stays 0 (rw's defaults)."""
 
+    title = "FRL-RM"
+
     updates = ("phi_nat", "phi_rm")
 
 
 @register_method("frl_rwrm")
 class FrlRWRM(FRL):
     """FRL reweight + remargin: all three multipliers move."""
+
+    title = "FRL-RWRM"
 
     updates = ("phi_nat", "phi_bndy", "phi_rm")
     tau1: float = 0.07

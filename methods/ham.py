@@ -50,6 +50,8 @@ def gair_weights(kappa: Tensor, steps: int, lam: float) -> Tensor:
 class Ham(Method):
     """PGD-AT on the hard examples only: those misclassified after `drop_step` attack steps."""
 
+    title = "HAM"
+
     core = True
     warm_start_base = "pgd_at"
     begin_fraction = 50 / 120

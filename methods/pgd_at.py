@@ -18,6 +18,8 @@ class PgdAT(Method):
     eps, alpha and K come from the protocol (CIFAR: 8/255, 2/255, 10; FMNIST: 0.1, 0.01, 10).
     """
 
+    title = "PGD-AT"
+
     core = True
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor:

@@ -21,6 +21,8 @@ class Trades(Method):
     eps / alpha / K from the protocol (the official code's 0.031 / 0.007 become 8/255 / 2/255).
     """
 
+    title = "TRADES"
+
     core = True
     beta: float = setting(6.0, ge=0)
 

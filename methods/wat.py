@@ -82,6 +82,8 @@ class TradesWat(Method):
     """TRADES weighted per class by WAT's exponentiated validation costs:
     loss = mean_i (w_{y_i} + w_avg) (CE(f(x_i), y_i) + beta KL(f(x_i) || f(x_adv_i)))."""
 
+    title = "TRADES+WAT"
+
     beta: float = setting(6.0, ge=0)
     eta: float = setting(0.1, ge=0)
 

@@ -251,18 +251,27 @@ def test_markdown_table_matches_golden(report: dict[str, Path]) -> None:
 def test_latex_content(report: dict[str, Path]) -> None:
     tex = report["table_tex"].read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\cmidrule(lr){3-4}" in tex
-    assert r"frl\_rwrm" in tex and "frl_rwrm" not in tex.replace(r"frl\_rwrm", "")
+    # display names (Method.title) in rows; code names only in the run list, escaped
+    assert "FRL-RWRM &" in tex and r"frl\_rwrm/seed1" in tex
+    assert "frl_rwrm" not in tex.replace(r"frl\_rwrm", "")
     assert r"(a) Best checkpoint" in tex and r"(b) Last checkpoint" in tex
-    assert "AutoAttack standard" in tex and "8/255" in tex and "small\\_cnn" in tex
+    caption = next(line for line in tex.splitlines() if line.startswith(r"\caption"))
+    assert len(caption) < 200 and "std below" in caption       # one sentence
+    assert "AutoAttack standard" in tex and "8/255" in tex and "small\\_cnn" in tex  # note
     assert r"Evaluation points per class: 10 (clean, PGD-20, CW), 5 (AutoAttack)" in tex
     assert r"std with ddof=1" in tex
     # trades has the best AutoAttack worst class (29.0 vs 22.0, 34.0 for one-seed frl_rwrm)
-    trades = next(line for line in tex.splitlines() if line.startswith("trades &"))
-    assert r"29.0 $\pm$ 1.4" in trades
-    frl = next(line for line in tex.splitlines() if line.startswith(r"frl\_rwrm &"))
+    lines = tex.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("TRADES &"))
+    assert "& 29.0 &" in lines[i] and r"{\tiny $\pm$1.4}" in lines[i + 1]  # std below the mean
+    frl = next(line for line in lines if line.startswith("FRL-RWRM &"))
     assert "& 34.0 &" in frl and frl.split(" & ")[1] == "1/2"  # 5 points a class: not bold
-    assert r"\textbf{10.0}" in frl                          # lowest own training time
-    cfa = next(line for line in tex.splitlines() if line.startswith("cfa &"))
+    assert "{Passes}" not in tex and "{Train time" not in tex  # cost is its own table
+    cost = report["cost_tex"].read_text()
+    frl_cost = next(line for line in cost.splitlines() if line.startswith("FRL-RWRM &"))
+    assert r"\textbf{10.0}" in frl_cost                        # lowest own training time
+    assert r"\label{tab:fairbench-toy-unit-cost}" in cost
+    cfa = next(line for line in lines if line.startswith("cfa &"))  # not registered: code name
     assert cfa.split(" & ")[1] == "0/2" and "--" in cfa     # never silently blank
     assert r"frl\_rwrm/seed1 (interrupted, epoch 1/2)" in tex
     assert "ham/seed1 (not started)" in tex
@@ -270,7 +279,7 @@ def test_latex_content(report: dict[str, Path]) -> None:
 
 def test_markdown_content(report: dict[str, Path]) -> None:
     md = report["table_md"].read_text()
-    assert "| frl\\_rwrm | 1/2 |" in md and "| 34.0 |" in md and "29.0 ± 1.4" in md
+    assert "| FRL-RWRM | 1/2 |" in md and "| 34.0 |" in md and "29.0 ± 1.4" in md
     assert "Missing or unfinished runs (4): cfa/seed0" in md
     assert "ρ vs pgd\\_at" in md
 
@@ -327,7 +336,7 @@ def test_formats_restrict_tables_but_not_plots(results: Path, tmp_path: Path) ->
 
 def test_default_output_dir(report: dict[str, Path], results: Path) -> None:
     assert report["table_md"] == results / DATASET / PRESET / "report" / "table.md"
-    for key in ("table_tex", "table_standalone_tex", "table_csv", "per_class_csv",
+    for key in ("table_tex", "cost_tex", "table_standalone_tex", "table_csv", "per_class_csv",
                 "plot_per_class_robust_png", "plot_per_class_robust_pdf",
                 "plot_avg_vs_worst_png", "plot_val_curves_pdf", "plot_method_state_png"):
         assert report[key].exists(), key
@@ -337,13 +346,17 @@ def test_standalone_compiles_with_pdflatex(report: dict[str, Path], tmp_path: Pa
     if shutil.which("pdflatex") is None:
         pytest.skip("pdflatex not installed (Debian: texlive-latex-base, "
                     "texlive-latex-recommended)")
-    for name in ("table.tex", "table_standalone.tex"):
+    for name in ("table.tex", "cost.tex", "table_standalone.tex"):
         shutil.copy(report["table_tex"].parent / name, tmp_path / name)
+    assert r"\documentclass{article}" in (tmp_path / "table_standalone.tex").read_text()
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
                            "table_standalone.tex"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "table_standalone.pdf").stat().st_size > 0
+    # a plain one-column article: both tables fit \textwidth (pdflatex reports overfull boxes)
+    log = (tmp_path / "table_standalone.log").read_text(errors="replace")
+    assert "Overfull" not in log, log[log.find("Overfull"):][:300]
 
 
 def test_escaping() -> None:
@@ -419,7 +432,7 @@ def test_cli_report_on_real_records(smoke_results: Path, tmp_path: Path, capsys)
     assert main(["report", "--dataset", "fmnist", "--preset", "smoke", "--results",
                  str(smoke_results), "--out", str(out), "--format", "md,csv"]) == 0
     printed = capsys.readouterr().out
-    assert "| pgd\\_at |" in printed and "| trades |" in printed
+    assert "| PGD-AT |" in printed and "| TRADES |" in printed
     assert (out / "table.csv").exists() and not (out / "table.tex").exists()
     assert (out / "val_curves.png").exists()
     pc = pd.read_csv(out / "per_class.csv")

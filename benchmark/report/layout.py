@@ -46,6 +46,7 @@ class Panel:
     methods: list[str]
     seeds: list[str]           # "2" or "1/2" (finished / expected)
     cells: list[list[Cell]]    # rows x columns
+    labels: list[str]          # display names of the methods (Method.title)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,33 @@ def _column_cells(frame: pd.DataFrame, col: Column, unit_seconds: float) -> list
             for m, s in texts]
 
 
+def display_names(methods: list[str]) -> dict[str, str]:
+    """Each method's display name (its class's `title`); the code name for anything not
+    registered (a `fairbench eval` label, a method file since removed)."""
+    from benchmark.errors import UserError
+    from benchmark.method import load_methods
+
+    try:
+        registry = load_methods()
+    except UserError:  # a broken method file must not stop a report of finished runs
+        return {m: m for m in methods}
+    return {m: registry.get(m).title if m in registry else m for m in methods}
+
+
+def _subset(table: Table, wanted: Callable[[Column], bool]) -> Table:
+    idx = [i for i, c in enumerate(table.columns) if wanted(c)]
+    panels = [Panel(p.checkpoint, p.title, p.methods, p.seeds,
+                    [[row[i] for i in idx] for row in p.cells], p.labels) for p in table.panels]
+    return Table([table.columns[i] for i in idx], panels, table.time_unit)
+
+
+def split_table(table: Table) -> tuple[Table, Table]:
+    """(accuracy table, cost table): the same panels with the columns split by kind, so each
+    fits the text width of a one-column article."""
+    return (_subset(table, lambda c: c.kind not in MEASURED_KINDS),
+            _subset(table, lambda c: c.kind in MEASURED_KINDS))
+
+
 def build_table(summary: pd.DataFrame, coll: Collection) -> Table:
     """Format the summary frame into panels (best, last), best values per column in bold."""
     has_base = bool((summary.loc[summary["method"] == BASELINE, "seeds"] > 0).any())
@@ -171,7 +199,10 @@ def build_table(summary: pd.DataFrame, coll: Collection) -> Table:
         for method, n in zip(frame["method"], frame["seeds"], strict=True):
             total = len(coll.expected.get(method, []))
             seeds.append(str(n) if n == total else f"{n}/{total}")
-        panels.append(Panel(ckpt, PANEL_TITLES[ckpt], frame["method"].tolist(), seeds, rows))
+        methods = frame["method"].tolist()
+        names = display_names(methods)
+        panels.append(Panel(ckpt, PANEL_TITLES[ckpt], methods, seeds, rows,
+                            [names[m] for m in methods]))
     return Table(cols, panels, unit)
 
 
@@ -254,8 +285,18 @@ def warm_start_text(recs: list[dict]) -> str:
     return "; ".join(parts[m] for m in sorted(parts))
 
 
+def short_caption(f: Facts, sym: dict[str, str], esc: Callable[[str], str], what: str) -> str:
+    """One sentence for a LaTeX \\caption; the details go in the note below the table."""
+    if what == "cost":
+        return (f"Training cost on {esc(f.dataset)} ({esc(f.preset)} preset): time and passes, "
+                f"mean over seeds.")
+    return (f"Test accuracy ({sym['pct']}) per method on {esc(f.dataset)} ({esc(f.preset)} "
+            f"preset, {sym['eps']} = {esc(f.eps)}): mean over seeds, std below.")
+
+
 def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) -> list[str]:
-    """The caption, with symbols (pm, eps, rho, rho_def, pct) and escaping from the renderer."""
+    """The caption's details, with symbols (pm, eps, rho, rho_def, pct) and escaping from the
+    renderer (Markdown: the caption; LaTeX: the note below the table)."""
     pm, pct = sym["pm"], sym["pct"]
     out = [
         f"{esc(f.dataset)} ({esc(f.preset)} preset), model {esc(f.model)}, "

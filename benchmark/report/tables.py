@@ -12,6 +12,7 @@ from benchmark.report.layout import (
     Table,
     caption_sentences,
     missing_note,
+    short_caption,
 )
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -72,24 +73,41 @@ def _groups(columns: list[Column], unit: str) -> list[tuple[str, int]]:
     return runs
 
 
-def render_latex(table: Table, facts: Facts, coll: Collection) -> str:
-    """A booktabs `table` float: two panels (best, last), caption, missing-run note."""
+def _latex_rows(label: str, seeds: str, row: list[Cell]) -> list[str]:
+    """A method's means on one line; its stds (if any) below in a smaller font, so columns
+    stay narrow."""
+    means = [latex_escape(label), seeds] + [_latex_cell(Cell(c.mean, None, c.bold))
+                                            for c in row]
+    lines = [" & ".join(means) + r" \\"]
+    if any(c.std is not None for c in row):
+        stds = ["", ""] + [rf"{{\tiny $\pm${c.std}}}" if c.std is not None else ""
+                           for c in row]
+        lines.append(" & ".join(stds) + r" \\")
+    return lines
+
+
+def render_latex(table: Table, facts: Facts, coll: Collection, what: str = "accuracy") -> str:
+    """A booktabs `table` float that fits a one-column article: two panels (best, last), a
+    one-sentence caption, the details and the missing-run note below."""
     lead = 2  # method, seeds
     width = lead + len(table.columns)
     groups = _groups(table.columns, table.time_unit)
-    caption = " ".join(caption_sentences(facts, LATEX_SYMBOLS, latex_escape))
+    caption = short_caption(facts, LATEX_SYMBOLS, latex_escape, what)
+    details = " ".join(caption_sentences(facts, LATEX_SYMBOLS, latex_escape))
     head, rules, start = [""] * lead, [], lead + 1
     for name, n in groups:
         head.append(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(name)}}}")
         rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
         start += n
     labels = ["Method", "$n$"] + [_latex_label(c, table.time_unit) for c in table.columns]
+    suffix = "" if what == "accuracy" else f"-{what}"
     lines = [
         LATEX_PREAMBLE.rstrip("\n"),
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{caption}}}",
-        rf"\label{{tab:fairbench-{latex_escape(facts.dataset)}-{latex_escape(facts.preset)}}}",
+        rf"\label{{tab:fairbench-{latex_escape(facts.dataset)}-{latex_escape(facts.preset)}"
+        rf"{suffix}}}",
         r"\scriptsize",
         r"\setlength{\tabcolsep}{3pt}",
         r"\begin{tabular}{l" + "r" * (width - 1) + "}",
@@ -104,28 +122,27 @@ def render_latex(table: Table, facts: Facts, coll: Collection) -> str:
         lines.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{({letter}) "
                      rf"{latex_escape(panel.title)}}}}} \\")
         lines.append(r"\addlinespace[2pt]")
-        for method, seeds, row in zip(panel.methods, panel.seeds, panel.cells, strict=True):
-            cells = [latex_escape(method), seeds] + [_latex_cell(c) for c in row]
-            lines.append(" & ".join(cells) + r" \\")
+        for label, seeds, row in zip(panel.labels, panel.seeds, panel.cells, strict=True):
+            lines += _latex_rows(label, seeds, row)
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
         r"\par\smallskip",
-        rf"\parbox{{\linewidth}}{{\footnotesize {latex_escape(missing_note(coll))}}}",
+        rf"\parbox{{\linewidth}}{{\footnotesize {details} "
+        rf"{latex_escape(missing_note(coll))}}}",
         r"\end{table}",
     ]
     return "\n".join(lines) + "\n"
 
 
-def render_standalone(table_file: str = "table") -> str:
-    """A minimal document (article + booktabs) that inputs the table, for pdflatex."""
+def render_standalone(*table_files: str) -> str:
+    """A plain one-column article (booktabs) that inputs the tables, for pdflatex: if a table
+    is too wide for the text, pdflatex says so (overfull box)."""
     return "\n".join([
         r"\documentclass{article}",
         r"\usepackage{booktabs}",
-        r"\setlength{\paperwidth}{42cm}\setlength{\pdfpagewidth}{\paperwidth}",
-        r"\setlength{\textwidth}{38cm}\setlength{\oddsidemargin}{-0.54cm}",
         r"\begin{document}",
-        rf"\input{{{table_file}}}",
+        *(rf"\input{{{name}}}" for name in table_files or ("table",)),
         r"\end{document}",
     ]) + "\n"
 
@@ -144,8 +161,8 @@ def render_markdown(table: Table, facts: Facts, coll: Collection) -> str:
     for i, panel in enumerate(table.panels):
         out += [f"#### ({'abcdefgh'[i]}) {panel.title}", "",
                 "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
-        for method, seeds, row in zip(panel.methods, panel.seeds, panel.cells, strict=True):
-            cells = [md_escape(method), seeds] + [_md_cell(c) for c in row]
+        for label, seeds, row in zip(panel.labels, panel.seeds, panel.cells, strict=True):
+            cells = [md_escape(label), seeds] + [_md_cell(c) for c in row]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     out.append(md_escape(missing_note(coll)))
