@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -61,6 +62,35 @@ def _parse_sets(items: Sequence[str], config: str | None
         else:
             protocol[key] = value
     return protocol, methods
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9_.+=-]*$")
+
+
+def _check_label(text: str, flag: str) -> str:
+    """A tag or sweep value that can name a directory: letters, digits and _ . + = -."""
+    if not _LABEL.match(text):
+        raise UserError(f"{flag} {text!r} may only use letters, digits and _ . + = -")
+    return text
+
+
+def _parse_sweep(items: Sequence[str], methods: Sequence[str]) -> dict[str, list[str]]:
+    """--sweep KEY=V1,V2 (repeatable) -> {key: [values]}; a method key must name a method being
+    run; values must be able to name a directory."""
+    sweep: dict[str, list[str]] = {}
+    for item in items:
+        key, _, values = item.partition("=")
+        key = key.strip()
+        vals = [v.strip() for v in values.split(",") if v.strip()]
+        if not key or not vals:
+            raise UserError(f"--sweep expects KEY=V1,V2,..., got {item!r}")
+        if key in sweep:
+            raise UserError(f"--sweep {key} is given twice; list all its values once")
+        if "." in key and key.split(".", 1)[0] not in methods:
+            raise UserError(f"--sweep {key} is for a method that is not being run (running: "
+                            f"{', '.join(methods)}); add it to --methods")
+        sweep[key] = [_check_label(v, f"--sweep {key}") for v in vals]
+    return sweep
 
 
 MAX_SEED = 2**32 - 1
@@ -186,8 +216,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     for m in method_overrides:
         load_methods().get(m)
+    sweep = _parse_sweep(args.sweep, methods)
+    tag = _check_label(args.tag, "--tag")
     waves = plan(dataset=args.dataset, preset=args.preset, methods=methods, seeds=seeds,
-                 method_overrides=method_overrides, results=args.results,
+                 method_overrides=method_overrides, sweep=sweep, tag=tag, results=args.results,
                  overrides=protocol_overrides, data_dir=args.data_dir, download=args.download,
                  device=args.device, show_progress=not args.quiet)
     check_overrides_used(waves, method_overrides)
@@ -369,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="protocol field (epochs=5) or method hyperparameter (trades.beta=3)")
     run.add_argument("--config", help="YAML file of the same overrides")
+    run.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
+                     help="run every value as its own variant (trades.beta=1,3,6 or "
+                          "epochs=5,10); several --sweep make a grid")
+    run.add_argument("--tag", default="", help="name this command's settings: runs go to "
+                                               "METHOD[TAG] beside the untagged ones")
     run.add_argument("--data-dir", help="where the dataset files are (default ./data)")
     run.add_argument("--download", action="store_true", help="download missing datasets")
     run.add_argument("--device", help="cpu, cuda, cuda:1 (default: auto)")

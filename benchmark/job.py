@@ -69,10 +69,17 @@ class Job:
     device: str | None = None
     show_progress: bool = True
     base: str | None = None          # name of the job this one warm-starts from (set by plan)
+    variant: str = ""                # what this run's settings differ by ("beta=3", a --tag)
+    variant_protocol: bool = False   # the variant changes protocol fields (bases share it)
+
+    @property
+    def label(self) -> str:
+        """The run's name in tables and its directory: `trades` or `trades[beta=3]`."""
+        return variant_label(self.method, self.variant)
 
     @property
     def name(self) -> str:
-        return f"{self.dataset}/{self.preset}/{self.method}/seed{self.seed}"
+        return f"{self.dataset}/{self.preset}/{self.label}/seed{self.seed}"
 
     def protocol(self) -> Protocol:
         return get_protocol(self.dataset, self.preset, self.overrides)
@@ -81,7 +88,11 @@ class Job:
         return make_method(self.method, self.protocol(), self.method_overrides.get(self.method))
 
     def paths(self) -> RunPaths:
-        return RunPaths.of(Path(self.results), self.dataset, self.preset, self.method, self.seed)
+        return RunPaths.of(Path(self.results), self.dataset, self.preset, self.label, self.seed)
+
+
+def variant_label(method: str, variant: str) -> str:
+    return f"{method}[{variant}]" if variant else method
 
 
 def default_keep_epochs(method_name: str, protocol: Protocol) -> set[int]:
@@ -111,9 +122,10 @@ def base_job(job: Job, method: Method, protocol: Protocol) -> tuple[Job, int] | 
     if epoch > protocol.epochs:
         raise UserError(f"{job.method}: begin epoch {epoch} is past {base}'s last epoch "
                         f"{protocol.epochs}; set {job.method}.begin_epoch to at most that")
+    shared = job.variant if job.variant_protocol else ""  # a protocol variant needs its own base
     return Job(job.dataset, job.preset, base, job.seed, job.results, dict(job.overrides),
                dict(job.method_overrides), job.data_dir, job.download, (epoch,), job.device,
-               job.show_progress), epoch
+               job.show_progress, variant=shared, variant_protocol=bool(shared)), epoch
 
 
 def spec_of(job: Job) -> tuple[RunSpec, Method, Protocol, tuple[Job, int] | None]:
@@ -125,10 +137,10 @@ def spec_of(job: Job) -> tuple[RunSpec, Method, Protocol, tuple[Job, int] | None
     warm = None
     if base is not None:
         base_spec = spec_of(base[0])[0]
-        warm = {"method": base[0].method, "epoch": base[1], "run_key": base_spec.key}
+        warm = {"method": base[0].label, "epoch": base[1], "run_key": base_spec.key}
     spec = RunSpec(job.method, job.dataset, job.preset, job.seed, protocol.as_dict(),
                    method.hparams(), warm, method.end_epoch(protocol),
-                   code_digests(type(method)))
+                   code_digests(type(method)), variant=job.variant)
     return spec, method, protocol, base
 
 

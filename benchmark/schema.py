@@ -54,6 +54,7 @@ class RunSpec:
     end_epoch: int | None = None    # the absolute epoch training stops at (None: protocol epochs)
     code: dict[str, str] = field(default_factory=dict)  # {file: digest} (provenance.py)
     schema: int = SCHEMA_VERSION
+    variant: str = ""               # a sweep's or --tag's name for these settings ("" = none)
 
     @property
     def model(self) -> str:
@@ -61,7 +62,10 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        fields = asdict(self)
+        if not fields["variant"]:  # runs without a variant keep the keys they always had
+            del fields["variant"]
+        blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict[str, Any]:
@@ -157,6 +161,7 @@ class RunRecord(_Schema):
     git_commit: str | None = None
     git_dirty: bool | None = None
     source: dict[str, Any] | None = None        # models scored with `fairbench eval`
+    variant: str = ""                           # RunSpec.variant
     eval_cost: dict[str, Any] | None = None     # {"seconds", "peak_memory_mb"} of evaluation
 
     @classmethod

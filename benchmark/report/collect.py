@@ -83,6 +83,12 @@ def order_methods(methods: Any) -> list[str]:
     return sorted(set(methods), key=lambda m: (m != BASELINE, m))
 
 
+def label_of(rec: dict[str, Any]) -> str:
+    """A record's name in tables: its method, with its variant (`trades[beta=3]`) if any."""
+    variant = rec.get("variant") or ""
+    return f"{rec['method']}[{variant}]" if variant else rec["method"]
+
+
 def run_name(method: str, seed: int) -> str:
     return f"{method}/seed{seed}"
 
@@ -175,7 +181,7 @@ def metrics_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                 if not res:
                     continue
                 rows.append({
-                    "run": run_name(rec["method"], rec["seed"]), "method": rec["method"],
+                    "run": run_name(label_of(rec), rec["seed"]), "method": label_of(rec),
                     "seed": int(rec["seed"]), "checkpoint": ckpt, "attack": attack,
                     "avg": _num(res.get("avg")), "overall": overall_accuracy(res),
                     "balanced": len(set(res.get("n_per_class") or [])) <= 1,
@@ -207,7 +213,7 @@ def per_class_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                 bndy = res.get("boundary_error") or [None] * len(classes)
                 for i, name in enumerate(classes):
                     rows.append({
-                        "run": run_name(rec["method"], rec["seed"]), "method": rec["method"],
+                        "run": run_name(label_of(rec), rec["seed"]), "method": label_of(rec),
                         "seed": int(rec["seed"]), "checkpoint": ckpt, "attack": attack,
                         "class_index": i, "class": name, "accuracy": _num(res["per_class"][i]),
                         "n": n[i], "boundary_error": _num(bndy[i]),
@@ -223,10 +229,10 @@ def _begin_epoch(rec: dict[str, Any]) -> int:
 def history_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Validation numbers per run and epoch (absolute epochs). A warm-started run gets one extra
     row at its begin epoch, taken from its base run's log when that run is among the records."""
-    by_run = {(r["method"], int(r["seed"])): r for r in records}
+    by_run = {(label_of(r), int(r["seed"])): r for r in records}
     rows = []
     for rec in records:
-        method, seed, begin = rec["method"], int(rec["seed"]), _begin_epoch(rec)
+        method, seed, begin = label_of(rec), int(rec["seed"]), _begin_epoch(rec)
         base = by_run.get(((rec.get("warm_start") or {}).get("method"), seed))
         start = [h for h in (base or {}).get("history", []) if h.get("epoch") == begin]
         for line, from_base in [(h, True) for h in start[:1]] + \
@@ -264,7 +270,7 @@ def state_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                     items = [(-1, float(value))]
                 else:
                     continue
-                rows += [{"run": run_name(rec["method"], rec["seed"]), "method": rec["method"],
+                rows += [{"run": run_name(label_of(rec), rec["seed"]), "method": label_of(rec),
                           "seed": int(rec["seed"]), "epoch": int(log.epoch), "key": key,
                           "index": i, "value": v} for i, v in items]
     return pd.DataFrame(rows, columns=["run", "method", "seed", "epoch", "key", "index", "value"])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from benchmark.report.aggregate import DDOF, RHO_ATTACK
-from benchmark.report.collect import BASELINE, CHECKPOINTS, Collection
+from benchmark.report.collect import BASELINE, CHECKPOINTS, Collection, label_of
 
 ATTACK_TITLES = {"clean": "Clean", "pgd20": "PGD-20", "cw": "CW", "autoattack": "AutoAttack"}
 PANEL_TITLES = {"best": "Best checkpoint (selected on validation)", "last": "Last checkpoint"}
@@ -166,7 +166,11 @@ def display_names(methods: list[str]) -> dict[str, str]:
         registry = load_methods()
     except UserError:  # a broken method file must not stop a report of finished runs
         return {m: m for m in methods}
-    return {m: registry.get(m).title if m in registry else m for m in methods}
+    out = {}
+    for label in methods:
+        name, bracket, rest = label.partition("[")  # a variant keeps its settings: TRADES[beta=3]
+        out[label] = (registry.get(name).title if name in registry else name) + bracket + rest
+    return out
 
 
 def _subset(table: Table, wanted: Callable[[Column], bool]) -> Table:
@@ -276,11 +280,11 @@ def warm_start_text(recs: list[dict]) -> str:
     parts: dict[str, str] = {}
     for r in recs:
         warm = r.get("warm_start")
-        if not warm or r["method"] in parts:
+        if not warm or label_of(r) in parts:
             continue
         lrs = list(dict.fromkeys(f"{h['lr']:g}" for h in r.get("history", []) if "lr" in h))
         epochs = (r.get("train") or {}).get("epochs")
-        parts[r["method"]] = (f"{r['method']} from {warm['method']} epoch {warm['epoch']}, "
+        parts[label_of(r)] = (f"{label_of(r)} from {warm['method']} epoch {warm['epoch']}, "
                               f"{epochs} epochs at lr {', '.join(lrs) or '?'}")
     return "; ".join(parts[m] for m in sorted(parts))
 
