@@ -218,10 +218,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         load_methods().get(m)
     sweep = _parse_sweep(args.sweep, methods)
     tag = _check_label(args.tag, "--tag")
+    terminal = sys.stderr.isatty()  # progress bars on a terminal, plain lines in a log file
     waves = plan(dataset=args.dataset, preset=args.preset, methods=methods, seeds=seeds,
                  method_overrides=method_overrides, sweep=sweep, tag=tag, results=args.results,
                  overrides=protocol_overrides, data_dir=args.data_dir, download=args.download,
-                 device=args.device, show_progress=not args.quiet)
+                 device=args.device, show_progress=not args.quiet and terminal,
+                 epoch_lines=not args.quiet and not terminal)
     check_overrides_used(waves, method_overrides)
     if info.check is not None and not args.download:  # missing data: stop before any work
         info.check(Path(args.data_dir) if args.data_dir else default_data_dir())
@@ -237,8 +239,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     def note(job: Any, message: str) -> None:
         print(f"fairbench: {job.name}: {message}", file=sys.stderr)
 
+    def progress(text: str) -> None:
+        print(f"fairbench: {text}", file=sys.stderr, flush=True)
+
     if args.launcher == "local":
-        failures = run_local(waves, on_error=error, on_note=note)
+        failures = run_local(waves, on_error=error, on_note=note,
+                             on_progress=None if args.quiet else progress)
     else:
         failures = run_submitit(waves, Path(args.results) / ".submitit", cluster=cluster,
                                 parameters=params, on_error=error)
@@ -354,7 +360,11 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{name:<16} {doc[0] if doc else ''}")
     else:
         get_protocol("fmnist", "smoke")  # registers presets
+        if args.dataset is not None:
+            DATASETS.get(args.dataset)  # unknown: one line naming the datasets
         for key in PRESETS.names():
+            if args.dataset is not None and not key.startswith(f"{args.dataset}/"):
+                continue
             p = PRESETS.get(key)
             print(f"[{key}]")
             for field, value in p.as_dict().items():
@@ -414,7 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--slurm", help='submitit parameters as JSON, e.g. {"timeout_min": 600, '
                                      '"slurm_partition": "gpu", "gpus_per_node": 1}')
     run.add_argument("--no-report", action="store_true")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress output (default: bars on a terminal, else one line per "
+                          "epoch and per finished run)")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="tables and plots from run records")
@@ -433,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list methods, datasets, models or presets")
     ls.add_argument("what", choices=("methods", "datasets", "models", "presets"))
+    ls.add_argument("--dataset", default=None, help="presets of this dataset only")
     ls.set_defaults(func=cmd_list)
 
     ev = sub.add_parser("eval", help="per-class evaluation of any checkpoint or RobustBench model")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import shutil
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -71,6 +72,7 @@ class Job:
     base: str | None = None          # name of the job this one warm-starts from (set by plan)
     variant: str = ""                # what this run's settings differ by ("beta=3", a --tag)
     variant_protocol: bool = False   # the variant changes protocol fields (bases share it)
+    epoch_lines: bool = False        # one line per epoch on stderr (output is not a terminal)
 
     @property
     def label(self) -> str:
@@ -215,6 +217,14 @@ def record_failure(paths: RunPaths, err: BaseException) -> None:
         pass  # e.g. the disk is full: the caller still reports the failure
 
 
+def epoch_line(name: str, line: EpochLog, end: int) -> str:
+    """One plain line per epoch for logs (no carriage returns)."""
+    val = line.val or {}
+    return (f"{name}: epoch {line.epoch}/{end}: loss {line.loss:.3f}, validation robust "
+            f"{100 * val.get('robust_avg', float('nan')):.1f} % (worst class "
+            f"{100 * val.get('robust_worst', float('nan')):.1f} %), {line.seconds:.1f} s")
+
+
 def one_line(err: BaseException) -> str:
     """An exception as one line: the message of ours, type and first line of others."""
     if isinstance(err, UserError | RunFailed):
@@ -258,9 +268,13 @@ def _train_and_evaluate(job: Job, spec: RunSpec, method: Method, protocol: Proto
     if not paths.done.exists():
         keep = default_keep_epochs(job.method, protocol) | set(job.keep_epochs)
 
-        def between_epochs(_epoch: int) -> None:
+        end = method.end_epoch(protocol)
+
+        def between_epochs(line: EpochLog) -> None:
             lock.check()  # LockLost if another process took the run over
             lock.touch()
+            if job.epoch_lines:
+                print(epoch_line(job.name, line, end), file=sys.stderr, flush=True)
 
         Trainer(method=method, protocol=protocol, splits=splits, paths=paths, seed=job.seed,
                 device=device, keep_epochs=keep, warm_start_ckpt=warm_ckpt,

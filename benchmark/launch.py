@@ -10,6 +10,7 @@ timed-out job is requeued and resumes from its last checkpoint (run_job is idemp
 from __future__ import annotations
 
 import re
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -66,9 +67,22 @@ class FailureLog:
         return True
 
 
+def eta_text(done: int, total: int, elapsed: float) -> str:
+    """ "3/36 runs done in 12 min; about 2 h 12 min left" (from the mean time per run)."""
+    def span(seconds: float) -> str:
+        minutes = round(seconds / 60)
+        return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+    left = elapsed / done * (total - done) if done else float("nan")
+    tail = f"; about {span(left)} left" if done and done < total else ""
+    return f"{done}/{total} runs done in {span(elapsed)}{tail}"
+
+
 def run_local(waves: Sequence[Sequence[Job]], on_error: Report | None = None,
-              on_note: Report | None = None) -> list[tuple[Job, str]]:
-    """Run every job in this process; returns the (job, error) failures.
+              on_note: Report | None = None,
+              on_progress: Callable[[str], None] | None = None) -> list[tuple[Job, str]]:
+    """Run every job in this process; returns the (job, error) failures. `on_progress` gets a
+    line after every finished job (runs done, time, time left).
 
     Runs held by another live launcher are deferred to the end of their wave, then waited for
     (when the holder finishes, its record is reused; if it died, this launcher takes over).
@@ -91,8 +105,12 @@ def run_local(waves: Sequence[Sequence[Job]], on_error: Report | None = None,
             raise
         except Exception as err:  # noqa: BLE001 - a failed run must not stop the rest
             log.fail(job, failure_message(job, err))
+        if on_progress is not None:
+            finished.append(job)
+            on_progress(eta_text(len(finished), total, time.perf_counter() - t0))
         return True
 
+    total, finished, t0 = sum(map(len, waves)), [], time.perf_counter()
     for wave in waves:
         deferred = [job for job in wave
                     if not log.skipped(job) and not attempt(job, block=False)]

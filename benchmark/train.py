@@ -92,13 +92,13 @@ class Trainer:
     def __init__(self, *, method: Method, protocol: Protocol, splits: Splits, paths: RunPaths,
                  seed: int, device: torch.device, keep_epochs: set[int] | None = None,
                  warm_start_ckpt: Path | None = None, show_progress: bool = True,
-                 after_epoch: Callable[[int], None] | None = None) -> None:
+                 after_epoch: Callable[[EpochLog], None] | None = None) -> None:
         self.method, self.protocol, self.splits, self.paths = method, protocol, splits, paths
         self.seed, self.device = seed, device
         self.keep_epochs = set(keep_epochs or ())
         self.warm_start_ckpt = warm_start_ckpt
         self.show_progress = show_progress
-        self.after_epoch = after_epoch  # e.g. the run lock's heartbeat and ownership check
+        self.after_epoch = after_epoch  # e.g. the lock's heartbeat, a progress line
         info = splits.info
         torch.manual_seed(seed)
         self.model = build_model(protocol.model, info.num_classes, info.shape).to(device)
@@ -302,7 +302,7 @@ class Trainer:
             f.write(json.dumps(line.as_dict()) + "\n")
         self.save_checkpoints()
         if self.after_epoch is not None:
-            self.after_epoch(st.epoch)
+            self.after_epoch(line)
 
     def save_checkpoints(self) -> None:
         """ckpt_last.pt (the previous one kept as ckpt_prev.pt) and, at kept epochs,

@@ -197,7 +197,7 @@ def test_damaged_record_spec_and_log_stay_local(smoke_results: Path, tmp_path: P
     assert _cli("report", "--dataset", "fmnist", "--preset", "smoke",
                 "--results", str(results)) == 0
     out = capsys.readouterr().out
-    assert "trades/seed0 (damaged" in out and "| pgd\\_at" in out
+    assert "trades/seed0 (damaged" in out and "| PGD-AT" in out
     # rerunning rebuilds the record from the run's files, without training again
     ckpt_mtime = trades.ckpt.stat().st_mtime_ns
     assert _cli("run", *SMOKE, "--methods", "trades", "--results", str(results),
