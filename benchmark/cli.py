@@ -251,8 +251,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"fairbench: finished in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if not args.no_report:
         try:
-            _report(args.results, args.dataset, args.preset, None, ("latex", "md", "csv"),
-                    echo=True)
+            from benchmark.report.build import FORMATS
+
+            _report(args.results, args.dataset, args.preset, None, FORMATS, echo=True)
         except UserError as err:  # e.g. every run failed: the failures below say why
             stale = Path(args.results) / args.dataset / args.preset / "report"
             if stale.is_dir():  # it showed runs that have since failed or been set aside
@@ -280,9 +281,11 @@ def _report(results: str, dataset: str, preset: str, out: str | None,
 def cmd_report(args: argparse.Namespace) -> int:
     _check_names(args.dataset, args.preset)
     formats = tuple(f for f in args.format.replace(",", " ").split())
-    bad = [f for f in formats if f not in ("latex", "md", "csv")]
+    from benchmark.report.build import FORMATS
+
+    bad = [f for f in formats if f not in FORMATS]
     if bad:
-        raise UserError(f"unknown report format(s) {bad}; use latex, md, csv")
+        raise UserError(f"unknown report format(s) {bad}; use {', '.join(FORMATS)}")
     if args.out:
         check_writable_dir(Path(args.out), "--out")
     _report(args.results, args.dataset, args.preset, args.out, formats, echo=True)
@@ -433,7 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--dataset", default="fmnist")
     rep.add_argument("--preset", default="quick")
     rep.add_argument("--results", default=DEFAULT_RESULTS)
-    rep.add_argument("--format", default="latex,md,csv", help="latex, md, csv (comma list)")
+    rep.add_argument("--format", default="latex,md,csv,html",
+                     help="latex, md, csv, html (comma list)")
     rep.add_argument("--out", help="output directory (default results/D/P/report)")
     rep.set_defaults(func=cmd_report)
 

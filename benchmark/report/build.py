@@ -9,6 +9,7 @@ from benchmark.errors import UserError
 from benchmark.records import atomic_write_text
 from benchmark.report.aggregate import summary_frame
 from benchmark.report.collect import ATTACKS, collect
+from benchmark.report.html import render_html
 from benchmark.report.intervals import add_intervals
 from benchmark.report.layout import build_table, facts, split_table
 from benchmark.report.plots import write_plots
@@ -22,7 +23,7 @@ from benchmark.report.tables import (
 )
 from benchmark.report.tidy import tidy
 
-FORMATS = ("latex", "md", "csv")
+FORMATS = ("latex", "md", "csv", "html")
 
 
 def build_report(results: Path, dataset: str, preset: str, out: Path | None = None,
@@ -63,4 +64,7 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
             written[key] = out / name
             atomic_write_text(written[key], frame.to_csv(index=False, float_format="%.6g"))
     written.update(write_plots(coll, summary, out))
+    if "html" in formats:  # after the plots: the page embeds them
+        written["html"] = out / "index.html"
+        atomic_write_text(written["html"], render_html(table, info, coll, out, Path(results)))
     return written

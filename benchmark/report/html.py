@@ -1,0 +1,150 @@
+"""The leaderboard page: one self-contained `index.html` (no network, no external files).
+
+Sortable tables per checkpoint (click a header), a per-class heatmap of AutoAttack accuracy, the
+report's plots (embedded PNG), the protocol and AutoAttack settings, the missing-run note and a
+link to each run's record.json.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from benchmark.report.aggregate import per_class_summary
+from benchmark.report.collect import Collection, label_of
+from benchmark.report.layout import (
+    Facts,
+    Table,
+    caption_sentences,
+    display_names,
+    missing_note,
+    short_caption,
+)
+from benchmark.report.tables import MD_SYMBOLS
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:80em;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}
+th,td{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
+th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}
+td:first-child,th:first-child{text-align:left}
+td.best{font-weight:bold} .std{color:#777;font-size:.85em} .note{color:#555;font-size:.9em}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+.heat td{text-align:center;min-width:3.5em}
+"""
+
+SORT_SCRIPT = """
+document.querySelectorAll('table.sortable th').forEach(function (th, col) {
+  th.addEventListener('click', function () {
+    var body = th.closest('table').tBodies[0];
+    var rows = Array.from(body.rows);
+    var dir = th.dataset.dir === 'desc' ? 1 : -1; th.dataset.dir = dir === 1 ? 'asc' : 'desc';
+    rows.sort(function (a, b) {
+      var x = parseFloat(a.cells[col].dataset.v), y = parseFloat(b.cells[col].dataset.v);
+      if (isNaN(x) || isNaN(y)) {
+        return dir * a.cells[col].textContent.localeCompare(b.cells[col].textContent);
+      }
+      return dir * (x - y);
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+  });
+});
+"""
+
+PLOTS = {"avg_vs_worst": "Average vs worst-class accuracy",
+         "per_class_robust": "Per-class AutoAttack accuracy",
+         "val_curves": "Validation curves", "method_state": "Method state per epoch"}
+
+
+def _esc(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _table(table: Table, panel_index: int, records: dict[str, list[str]]) -> str:
+    panel = table.panels[panel_index]
+    head = "".join(f"<th>{_esc(c.md_label)}</th>" for c in table.columns)
+    rows = []
+    for label, method, seeds, cells in zip(panel.labels, panel.methods, panel.seeds,
+                                           panel.cells, strict=True):
+        links = " ".join(f'<a href="{_esc(href)}">{_esc(Path(href).parent.name)}</a>'
+                         for href in records.get(method, []))
+        tds = []
+        for cell in cells:
+            value = cell.mean if cell.mean is not None else "—"
+            sort = cell.mean if cell.mean is not None else "NaN"
+            std = f' <span class="std">± {_esc(cell.std)}</span>' if cell.std else ""
+            best = ' class="best"' if cell.bold else ""
+            tds.append(f'<td data-v="{_esc(sort)}"{best}>{_esc(value)}{std}</td>')
+        rows.append(f'<tr><td data-v="{_esc(label)}">{_esc(label)}</td>'
+                    f'<td data-v="{_esc(seeds)}">{_esc(seeds)}</td>{"".join(tds)}'
+                    f'<td data-v="">{links}</td></tr>')
+    return (f'<h3>{_esc(panel.title)}</h3><table class="sortable"><thead><tr><th>Method</th>'
+            f'<th>n</th>{head}<th>records</th></tr></thead><tbody>{"".join(rows)}'
+            f"</tbody></table>")
+
+
+def _heatmap(coll: Collection) -> str:
+    """Per-class AutoAttack accuracy (best checkpoint, mean over seeds) as coloured cells."""
+    summ = per_class_summary(coll.per_class)
+    if summ.empty:
+        return ""
+    names = display_names(coll.methods)
+    head = "".join(f"<th>{_esc(c)}</th>" for c in coll.classes)
+    rows = []
+    for method in coll.methods:
+        sub = summ[summ["method"] == method].set_index("class_index")
+        cells = []
+        for i in range(len(coll.classes)):
+            v = sub["mean"].get(i, math.nan) if not sub.empty else math.nan
+            if pd.isna(v):
+                cells.append('<td data-v="NaN">—</td>')
+                continue
+            shade = f"hsl({round(120 * v)}, 60%, {round(88 - 30 * v)}%)"
+            cells.append(f'<td data-v="{100 * v:.1f}" style="background:{shade}">'
+                         f"{100 * v:.0f}</td>")
+        rows.append(f'<tr><td data-v="{_esc(names[method])}">{_esc(names[method])}</td>'
+                    f'{"".join(cells)}</tr>')
+    return (f'<h2>Per-class AutoAttack accuracy (%)</h2><p class="note">Best checkpoint, mean '
+            f'over seeds; red is low, green is high.</p><table class="sortable heat"><thead>'
+            f'<tr><th>Method</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+
+
+def _plots(out: Path) -> str:
+    parts = []
+    for stem, title in PLOTS.items():
+        path = out / f"{stem}.png"
+        if path.exists():
+            data = base64.b64encode(path.read_bytes()).decode()
+            parts.append(f'<h3>{_esc(title)}</h3><img alt="{_esc(title)}" '
+                         f'src="data:image/png;base64,{data}">')
+    return "<h2>Plots</h2>" + "".join(parts) if parts else ""
+
+
+def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
+                results: Path) -> str:
+    """The page's HTML; plots are read from `out` (written before), record links are relative
+    to `out`."""
+    records: dict[str, list[str]] = {}
+    for rec in sorted(coll.records, key=lambda r: int(r["seed"])):
+        label = label_of(rec)
+        record = results / coll.dataset / coll.preset / label / f"seed{rec['seed']}" / "record.json"
+        records.setdefault(label, []).append(Path(os.path.relpath(record, out)).as_posix())
+    title = f"fairbench: {facts.dataset} ({facts.preset})"
+    details = " ".join(caption_sentences(facts, MD_SYMBOLS, str))
+    tables = "".join(_table(table, i, records) for i in range(len(table.panels)))
+    return "\n".join([
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body>",
+        f"<h1>{_esc(title)}</h1>",
+        f"<p>{_esc(short_caption(facts, MD_SYMBOLS, str, 'accuracy'))}</p>",
+        f"<h2>Leaderboard</h2><p class=\"note\">Click a column header to sort.</p>{tables}",
+        _heatmap(coll), _plots(out),
+        f'<h2>Protocol and evaluation</h2><p class="note">{_esc(details)}</p>',
+        f'<p class="note">{_esc(missing_note(coll))}</p>',
+        f"<script>{SORT_SCRIPT}</script></body></html>",
+    ]) + "\n"

@@ -1,0 +1,77 @@
+"""The leaderboard page (benchmark/report/html.py): self-contained, rows for every method and
+checkpoint, sortable, embedded plots, record links; loaded in a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from benchmark.report.build import build_report
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows = 0
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = dict(attrs)
+        self.rows += tag == "tr"
+        if tag == "img":
+            self.images.append(a.get("src", ""))
+        if tag == "a":
+            self.links.append(a.get("href", ""))
+        if tag in ("script", "link") and (a.get("src") or a.get("href")):
+            self.external.append(a.get("src") or a.get("href"))
+
+
+@pytest.fixture(scope="module")
+def page(smoke_results: Path) -> Path:
+    return build_report(smoke_results, "fmnist", "smoke", formats=("html",))["html"]
+
+
+def test_page_is_self_contained_with_rows_plots_and_record_links(page: Path) -> None:
+    text = page.read_text()
+    parsed = _Page()
+    parsed.feed(text)
+    assert parsed.external == []                      # no network, no other files
+    assert all(src.startswith("data:image/png;base64,") for src in parsed.images)
+    assert len(parsed.images) >= 3
+    # 2 methods x 2 checkpoints + heatmap rows (2) + 3 header rows
+    assert parsed.rows == 2 * 2 + 2 + 3
+    for link in parsed.links:                          # each run's record, relative
+        assert link.endswith("record.json") and (page.parent / link).resolve().is_file()
+    assert len(parsed.links) == 2 * 2
+    assert "PGD-AT" in text and "TRADES" in text and "AutoAttack" in text
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_page_loads_in_headless_chromium(page: Path, tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Chromium for the page test (.ci/run installs it)")
+        pytest.skip("Chromium not installed (Debian: apt-get install chromium)")
+    base = [browser, "--headless", "--no-sandbox", "--disable-gpu",
+            f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True,
+                         text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-1000:]
+    assert dom.stdout.count("<tr") == 2 * 2 + 2 + 3   # the rows as the browser built them
+    assert "PGD-AT" in dom.stdout and "sortable" in dom.stdout
+    shot = tmp_path / "page.png"
+    run = subprocess.run([*base, "--window-size=1280,1600", f"--screenshot={shot}",
+                          page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-1000:]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
