@@ -75,3 +75,16 @@ def test_page_loads_in_headless_chromium(page: Path, tmp_path: Path) -> None:
                           page.as_uri()], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-1000:]
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_published_numbers_show_when_the_dataset_matches(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from benchmark.report.html import _published
+    from benchmark.report.published import published_beside
+
+    summary = pd.DataFrame({"checkpoint": ["best"], "method": ["trades"],
+                            "autoattack_avg": [0.5], "autoattack_worst": [0.2]})
+    section = _published(published_beside(summary, "cifar10"))
+    assert "quoted, not reproduced" in section and "<td>50.0</td><td>20.0</td>" in section
+    assert _published(published_beside(summary, "fmnist")) == ""

@@ -331,7 +331,7 @@ def test_formats_restrict_tables_but_not_plots(results: Path, tmp_path: Path) ->
     assert (tmp_path / "r" / "per_class_robust.png").exists()
     assert (tmp_path / "r" / "avg_vs_worst.pdf").exists()
     with pytest.raises(UserError, match="unknown report format"):
-        build_report(results, DATASET, PRESET, out=tmp_path / "r", formats=("html",))
+        build_report(results, DATASET, PRESET, out=tmp_path / "r", formats=("pdf",))
 
 
 def test_default_output_dir(report: dict[str, Path], results: Path) -> None:
@@ -375,7 +375,7 @@ def test_per_class_figure(results: Path) -> None:
     assert ax.get_ylabel() == "AutoAttack accuracy (%)" and ax.get_xlabel() == "Class"
     assert "per-class AutoAttack accuracy" in ax.get_title()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["pgd_at", "frl_rwrm", "ham", "trades", "worst class"]
+    assert legend == ["PGD-AT", "FRL-RWRM", "HAM", "TRADES", "worst class"]  # display names
     markers = [line for line in ax.get_lines() if line.get_marker() == "v"]
     # one per method with data, two for trades: bird and cat tie at 32.0 (every tie marked)
     assert len(markers) == 5
@@ -391,7 +391,7 @@ def test_tradeoff_figure_and_pareto(results: Path) -> None:
     ax = fig.axes[0]
     assert ax.get_xlabel() == "Average AutoAttack accuracy (%)"
     assert ax.get_ylabel() == "Worst-class AutoAttack accuracy (%)"
-    assert {t.get_text() for t in ax.texts} == {"pgd_at", "trades", "frl_rwrm", "ham"}
+    assert {t.get_text() for t in ax.texts} == {"PGD-AT", "TRADES", "FRL-RWRM", "HAM"}
     assert any(line.get_label() == "Pareto front" for line in ax.get_lines())
     assert fig.axes[1].get_ylabel() == "Train time incl. warm start (s)"   # colour bar
 
@@ -402,9 +402,9 @@ def test_validation_curves_start_warm_runs_at_begin_epoch(results: Path) -> None
     avg, worst = fig.axes[:2]
     assert avg.get_xlabel() == "Epoch" and avg.get_ylabel() == "Validation robust accuracy (%)"
     assert "average" in avg.get_title() and "worst class" in worst.get_title()
-    frl = next(line for line in avg.get_lines() if line.get_label() == "frl_rwrm")
+    frl = next(line for line in avg.get_lines() if line.get_label() == "FRL-RWRM")
     assert list(frl.get_xdata()) == [3, 4, 5]                  # begin epoch from pgd_at's log
-    pgd = next(line for line in avg.get_lines() if line.get_label() == "pgd_at")
+    pgd = next(line for line in avg.get_lines() if line.get_label() == "PGD-AT")
     assert list(pgd.get_xdata()) == [1, 2, 3, 4, 5]
 
 
@@ -414,7 +414,7 @@ def test_method_state_figure(results: Path) -> None:
     visible = [ax for ax in fig.axes if ax.get_visible()]
     titles = [ax.get_title() for ax in visible]
     # per (method, key) panels; HAM's raw counter ham_examples is left out, its fraction kept
-    assert titles == ["frl_rwrm: eps_mult", "frl_rwrm: phi_nat", "ham: ham_dropped_fraction"]
+    assert titles == ["FRL-RWRM: eps_mult", "FRL-RWRM: phi_nat", "HAM: ham_dropped_fraction"]
     per_class_lines = visible[0].get_lines()
     assert len(per_class_lines) == 4  # one line per logged element
     assert [line.get_label() for line in per_class_lines] == list(coll.classes)[:4]

@@ -66,5 +66,6 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     written.update(write_plots(coll, summary, out))
     if "html" in formats:  # after the plots: the page embeds them
         written["html"] = out / "index.html"
-        atomic_write_text(written["html"], render_html(table, info, coll, out, Path(results)))
+        atomic_write_text(written["html"], render_html(table, info, coll, out, Path(results),
+                                                       published))
     return written

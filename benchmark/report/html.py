@@ -125,8 +125,29 @@ def _plots(out: Path) -> str:
     return "<h2>Plots</h2>" + "".join(parts) if parts else ""
 
 
+def _published(frame: pd.DataFrame) -> str:
+    """Quoted published numbers beside ours (published.py), labelled as quoted."""
+    if frame.empty:
+        return ""
+
+    def num(v: float) -> str:
+        return "—" if pd.isna(v) else f"{v:.1f}"
+
+    rows = "".join(
+        f"<tr><td>{_esc(r.label)}</td><td>{num(r.robust_avg)}</td><td>{num(r.robust_worst)}"
+        f"</td><td>{num(r.fairbench_avg)}</td><td>{num(r.fairbench_worst)}</td>"
+        f"<td>{_esc(r.attack)}</td><td>{_esc(r.model)}</td><td>{_esc(r.source)}</td></tr>"
+        for r in frame.itertuples())
+    return ("<h2>Published numbers (quoted, not reproduced)</h2><p class=\"note\">From their "
+            "sources, with other models, schedules, attacks and checkpoint rules than ours; "
+            "fairbench: this report's AutoAttack numbers of the same method.</p>"
+            "<table><thead><tr><th>Published as</th><th>Quoted avg</th><th>Quoted worst</th>"
+            "<th>fairbench avg</th><th>fairbench worst</th><th>Attack</th><th>Model</th>"
+            f"<th>Source</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
 def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
-                results: Path) -> str:
+                results: Path, published: pd.DataFrame | None = None) -> str:
     """The page's HTML; plots are read from `out` (written before), record links are relative
     to `out`."""
     records: dict[str, list[str]] = {}
@@ -144,6 +165,7 @@ def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
         f"<p>{_esc(short_caption(facts, MD_SYMBOLS, str, 'accuracy'))}</p>",
         f"<h2>Leaderboard</h2><p class=\"note\">Click a column header to sort.</p>{tables}",
         _heatmap(coll), _plots(out),
+        _published(published if published is not None else pd.DataFrame()),
         f'<h2>Protocol and evaluation</h2><p class="note">{_esc(details)}</p>',
         f'<p class="note">{_esc(missing_note(coll))}</p>',
         f"<script>{SORT_SCRIPT}</script></body></html>",

@@ -19,6 +19,7 @@ from matplotlib.ticker import MaxNLocator
 
 from benchmark.report.aggregate import per_class_summary
 from benchmark.report.collect import Collection, order_methods
+from benchmark.report.layout import display_names
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
          "xtick.labelsize": 8, "ytick.labelsize": 8, "lines.linewidth": 1.6,
@@ -33,6 +34,11 @@ def styled(fn: Callable[..., Any]) -> Callable[..., Any]:
         with matplotlib.rc_context(STYLE):
             return fn(*args, **kwargs)
     return wrapper
+
+
+def shown(method: str) -> str:
+    """A method's display name (Method.title; a variant keeps its settings)."""
+    return display_names([method])[method]
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -71,8 +77,8 @@ def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str
         mean = rows["mean"].to_numpy(float) * 100
         err = np.stack([np.clip(mean - rows["lo"].to_numpy(float) * 100, 0, None),
                         np.clip(rows["hi"].to_numpy(float) * 100 - mean, 0, None)])
-        shown = np.round(mean, 1)  # ties as the tables show them (0.1 %)
-        worst = set(np.flatnonzero(shown == np.nanmin(shown)).tolist()) \
+        rounded = np.round(mean, 1)  # ties as the tables show them (0.1 %)
+        worst = set(np.flatnonzero(rounded == np.nanmin(rounded)).tolist()) \
             if np.isfinite(mean).any() else set()
         data[method] = (mean, err, worst)
     top = max((float(np.nanmax(m + np.nan_to_num(e[1]), initial=0.0))
@@ -86,7 +92,8 @@ def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str
             mean, err, worst = data[method]
             has_err = bool(np.isfinite(err).any())
             xs = x - 0.4 + width * (j + 0.5)
-            cont = ax.bar(xs, mean[lo:hi], width, capsize=2, color=colors[method], label=method,
+            cont = ax.bar(xs, mean[lo:hi], width, capsize=2, color=colors[method],
+                          label=shown(method),
                           yerr=np.nan_to_num(err[:, lo:hi]) if has_err else None,
                           error_kw={"linewidth": 0.8})
             bars += [cont] if r == 0 else []
@@ -108,7 +115,7 @@ def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str
     axes[0].set_title(f"{title}: per-class {ATTACK_NAMES.get(attack, attack)} accuracy\n"
                       f"{checkpoint} checkpoint; {note}")
     marker = Line2D([], [], marker="v", color="black", linestyle="none", markersize=6)
-    axes[0].legend([*bars, marker], [*methods, "worst class"], loc="upper left",
+    axes[0].legend([*bars, marker], [*map(shown, methods), "worst class"], loc="upper left",
                    bbox_to_anchor=(1.0, 1.0), frameon=False)
     return fig
 
@@ -161,7 +168,7 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
         fx, fy = to_axes.transform((x, y))
         # a label is ~0.2 axes wide and ~0.05 high: stack labels of points closer than that
         near = sum(abs(fx - px) < 0.2 and abs(fy - py) < 0.05 for px, py in placed)
-        ax.annotate(name, (x, y), xytext=(4, 4 - 11 * near), textcoords="offset points",
+        ax.annotate(shown(name), (x, y), xytext=(4, 4 - 11 * near), textcoords="offset points",
                     fontsize=8)
         placed.append((fx, fy))
     front = pareto_front(list(zip(xs.tolist(), ys.tolist(), strict=True)))
@@ -202,7 +209,7 @@ def curves_figure(history: pd.DataFrame, title: str,
         for method in methods:
             band = _seed_band(history[history["method"] == method], col) * 100
             epochs = band.index.to_numpy()
-            ax.plot(epochs, band["mean"], color=colors[method], label=method,
+            ax.plot(epochs, band["mean"], color=colors[method], label=shown(method),
                     marker="." if len(epochs) <= 30 else None)
             if history.loc[history["method"] == method, "seed"].nunique() > 1:
                 ax.fill_between(epochs, band["min"], band["max"], color=colors[method],
@@ -273,7 +280,7 @@ def state_figure(state: pd.DataFrame, title: str, classes: Sequence[str] | None 
                            label=name, linewidth=1.2)[0]
             if index != -1:
                 handles.setdefault(name, line)
-        ax.set_title(f"{method}: {key}", fontsize=9)
+        ax.set_title(f"{shown(method)}: {key}", fontsize=9)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("Epoch")
         _pad_single_epoch(ax, pd.Series(table.index))
