@@ -392,6 +392,7 @@ def test_tradeoff_figure_and_pareto(results: Path) -> None:
     assert ax.get_xlabel() == "Average AutoAttack accuracy (%)"
     assert ax.get_ylabel() == "Worst-class AutoAttack accuracy (%)"
     assert {t.get_text() for t in ax.texts} == {"PGD-AT", "TRADES", "FRL-RWRM", "HAM"}
+    assert ax.get_ylim()[0] >= 0 and ax.get_xlim()[1] <= 100  # accuracy axes in [0, 100]
     assert any(line.get_label() == "Pareto front" for line in ax.get_lines())
     assert fig.axes[1].get_ylabel() == "Train time incl. warm start (s)"   # colour bar
 

@@ -162,6 +162,9 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
     fig.colorbar(sc, ax=ax, label="Train time incl. warm start (s)")
     ax.margins(0.15)
     ax.autoscale_view()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()  # accuracy axes stay within [0, 100]
+    ax.set_xlim(max(x0, 0.0), min(x1, 100.0))
+    ax.set_ylim(max(y0, 0.0), min(y1, 100.0))
     to_axes = ax.transLimits  # data -> axes fraction, with the final limits
     placed: list[tuple[float, float]] = []
     for x, y, name in zip(xs, ys, rows["method"], strict=True):
@@ -245,8 +248,8 @@ def _state_panels(state: pd.DataFrame, methods: Sequence[str]
         sub = state[state["method"] == method]
         for key in sorted(sub["key"].unique()):
             rows = sub[sub["key"] == key]
-            if _is_count(rows["value"]):
-                continue
+            if _is_count(rows["value"]) or rows["value"].nunique() <= 1:
+                continue  # raw counters and constants (e.g. CFA's FAWA never passing) say nothing
             table = rows.groupby(["epoch", "index"])["value"].mean().unstack("index")
             panels.append((method, key, table))
     return panels
