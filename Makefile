@@ -32,9 +32,12 @@ data:
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist; \
 	else echo "FMNIST not found: install dataset-fashion-mnist or pass --download"; fi
 
+# Other datasets are downloaded (torchvision, verified) into $(FAIRBENCH_DATA) or data/ when
+# missing: `bench` opts in with --download; `fairbench run` itself never downloads unasked.
 bench: install $(if $(filter fmnist,$(DATASET)),data)
 	$(BIN)/fairbench run --dataset $(DATASET) --preset $(PRESET) --methods "$(METHODS)" \
-		--seeds "$(SEEDS)" --results $(RESULTS) $(ARGS)
+		--seeds "$(SEEDS)" --results $(RESULTS) $(if $(filter fmnist,$(DATASET)),,--download) \
+		$(ARGS)
 
 test: install data
 	$(BIN)/pytest

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -278,6 +279,30 @@ def test_make_bench_without_data_exit_code(tmp_path: Path, offline: None, capsys
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--download" in err and "cifar-10-batches-py" in err
     assert not (tmp_path / "res").exists()  # stopped before creating any run
+
+
+def test_make_bench_opts_into_the_download_for_downloadable_datasets() -> None:
+    root = Path(__file__).resolve().parents[1]
+
+    def dry_run(dataset: str) -> str:
+        out = subprocess.run(["make", "-n", "-W", "pyproject.toml", "bench",
+                              f"DATASET={dataset}"], cwd=root, capture_output=True, text=True,
+                             timeout=60)
+        return next(line for line in out.stdout.splitlines() if "fairbench run" in line) + \
+            out.stdout.split("fairbench run", 1)[1].split("\n\n")[0]
+
+    assert "--download" in dry_run("cifar10") and "--dataset cifar10" in dry_run("cifar10")
+    assert "--download" not in dry_run("fmnist")  # the Debian package or --data-dir
+
+
+def test_download_offline_is_one_line_and_fast(tmp_path: Path, offline: None, capsys) -> None:
+    t0 = time.perf_counter()
+    code = main(["run", "--dataset", "cifar10", "--preset", "quick", "--quiet", "--download",
+                 "--methods", "pgd_at", "--data-dir", str(tmp_path / "data"),
+                 "--results", str(tmp_path / "res"), "--no-report"])
+    assert time.perf_counter() - t0 < 30 and code != 0
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "could not download" in ln]
+    assert err and all("Traceback" not in ln for ln in err)
 
 
 # --- presets ---------------------------------------------------------------------------------
