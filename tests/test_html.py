@@ -88,3 +88,8 @@ def test_published_numbers_show_when_the_dataset_matches(tmp_path: Path) -> None
     section = _published(published_beside(summary, "cifar10"))
     assert "quoted, not reproduced" in section and "<td>50.0</td><td>20.0</td>" in section
     assert _published(published_beside(summary, "fmnist")) == ""
+
+
+def test_attack_titles_say_their_real_steps(page: Path) -> None:
+    text = page.read_text()  # the smoke preset evaluates with 2-step PGD and CW
+    assert "PGD-2 avg" in text and "CW-2 avg" in text and "PGD-20" not in text

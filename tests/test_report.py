@@ -258,7 +258,7 @@ def test_latex_content(report: dict[str, Path]) -> None:
     caption = next(line for line in tex.splitlines() if line.startswith(r"\caption"))
     assert len(caption) < 200 and "std below" in caption       # one sentence
     assert "AutoAttack standard" in tex and "8/255" in tex and "small\\_cnn" in tex  # note
-    assert r"Evaluation points per class: 10 (clean, PGD-20, CW), 5 (AutoAttack)" in tex
+    assert r"Evaluation points per class: 10 (clean, PGD, CW), 5 (AutoAttack)" in tex
     assert r"std with ddof=1" in tex
     # trades has the best AutoAttack worst class (29.0 vs 22.0, 34.0 for one-seed frl_rwrm)
     lines = tex.splitlines()

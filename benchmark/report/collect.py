@@ -15,11 +15,12 @@ from typing import Any
 import pandas as pd
 
 from benchmark.errors import UserError
+from benchmark.evaluate import ATTACKS as EVAL_ATTACKS_NAMES
 from benchmark.plan import planned_runs
 from benchmark.records import RunPaths, read_json, run_state
 from benchmark.schema import EpochLog, RunRecord, SchemaError
 
-ATTACKS = ("clean", "pgd20", "cw", "autoattack")
+ATTACKS = EVAL_ATTACKS_NAMES  # the evaluator's registry (benchmark.evaluate.EVAL_ATTACKS)
 CHECKPOINTS = ("best", "last")
 BASELINE = "pgd_at"
 VAL_KEYS = ("clean_avg", "clean_worst", "robust_avg", "robust_worst")

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from benchmark.evaluate import attack_title
 from benchmark.report.aggregate import DDOF, RHO_ATTACK
-from benchmark.report.collect import BASELINE, CHECKPOINTS, Collection, label_of
+from benchmark.report.collect import ATTACKS, BASELINE, CHECKPOINTS, Collection, label_of
 
-ATTACK_TITLES = {"clean": "Clean", "pgd20": "PGD-20", "cw": "CW", "autoattack": "AutoAttack"}
 PANEL_TITLES = {"best": "Best checkpoint (selected on validation)", "last": "Last checkpoint"}
 MANY_CLASSES = 20   # worst-10% column from this many classes on
 
@@ -56,11 +56,24 @@ class Table:
     time_unit: str             # s | min | h
 
 
-def columns_for(n_classes: int, has_baseline: bool, unbalanced: bool = False) -> list[Column]:
+def attack_titles(records: list[dict]) -> dict[str, str]:
+    """Each attack's title from the recorded evaluation settings ("PGD-20", or "PGD-2" on the
+    smoke preset); runs that differ show every title."""
+    out = {}
+    for name in ATTACKS:
+        titles = sorted({attack_title(name, (r.get("eval_settings") or {}).get(name))
+                         for r in records}) or [attack_title(name)]
+        out[name] = " / ".join(titles)
+    return out
+
+
+def columns_for(n_classes: int, has_baseline: bool, unbalanced: bool = False,
+                titles: dict[str, str] | None = None) -> list[Column]:
     """Accuracy groups (with the pointwise overall accuracy beside the class mean when the test
     points are not class-balanced, as on SVHN), fairness summaries of AutoAttack, then cost."""
     cols = []
-    for attack, title in ATTACK_TITLES.items():
+    titles = titles or {name: attack_title(name) for name in ATTACKS}
+    for attack, title in titles.items():
         cols.append(Column(f"{attack}_avg", title, "Avg.", f"{title} avg", "acc", True))
         if unbalanced:
             cols.append(Column(f"{attack}_overall", title, "All", f"{title} overall", "acc",
@@ -191,7 +204,8 @@ def build_table(summary: pd.DataFrame, coll: Collection) -> Table:
     """Format the summary frame into panels (best, last), best values per column in bold."""
     has_base = bool((summary.loc[summary["method"] == BASELINE, "seeds"] > 0).any())
     cols = columns_for(len(coll.classes), has_base,
-                       unbalanced=not bool(coll.metrics["balanced"].all()))
+                       unbalanced=not bool(coll.metrics["balanced"].all()),
+                       titles=attack_titles(coll.records))
     unit, per = time_unit([float(v) for c in cols if c.kind == "seconds"
                            for v in summary[c.key].tolist()])
     panels = []
@@ -243,7 +257,7 @@ class Facts:
     pgd_steps: str
     cw_steps: str
     autoattack: str
-    points: str        # clean / PGD-20 / CW points per class
+    points: str        # clean / PGD / CW points per class
     aa_points: str     # AutoAttack points per class
     seeds: str         # expected seeds, e.g. "0, 1"
     n_seeds: int
@@ -305,10 +319,10 @@ def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) 
     out = [
         f"{esc(f.dataset)} ({esc(f.preset)} preset), model {esc(f.model)}, "
         f"{sym['eps']} = {esc(f.eps)}.",
-        f"Test accuracy ({pct}): clean; PGD-20 ({esc(f.pgd_steps)} steps, step size "
-        f"{sym['eps']}/4, CE loss); CW ({esc(f.cw_steps)} steps, margin loss); "
+        f"Test accuracy ({pct}): clean; PGD-{esc(f.pgd_steps)} (step size {sym['eps']}/4, "
+        f"CE loss); CW-{esc(f.cw_steps)} (step size {sym['eps']}/4, margin loss); "
         f"{esc(f.autoattack)}.",
-        f"Evaluation points per class: {esc(f.points)} (clean, PGD-20, CW), "
+        f"Evaluation points per class: {esc(f.points)} (clean, PGD, CW), "
         f"{esc(f.aa_points)} (AutoAttack).",
         f"Mean {pm} std over seeds; n = number of finished seeds (expected {f.n_seeds}: "
         f"{esc(f.seeds)}); std with ddof={DDOF}, not shown for a single seed.",

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from benchmark.evaluate import attack_title
 from benchmark.report.aggregate import per_class_summary
 from benchmark.report.collect import Collection, order_methods
 from benchmark.report.layout import display_names
@@ -24,7 +25,6 @@ from benchmark.report.layout import display_names
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
          "xtick.labelsize": 8, "ytick.labelsize": 8, "lines.linewidth": 1.6,
          "axes.grid": True, "grid.alpha": 0.3, "axes.axisbelow": True}
-ATTACK_NAMES = {"clean": "clean", "pgd20": "PGD-20", "cw": "CW", "autoattack": "AutoAttack"}
 
 
 def styled(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -107,12 +107,12 @@ def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str
         ax.set_xticklabels(names, rotation=45 if rotate else 0, ha="right" if rotate else "center")
         ax.set_xlim(-0.6, hi - lo - 0.4)
         ax.set_ylim(0, min(105.0, top + 10.0) if top > 0 else 10.0)
-        ax.set_ylabel(f"{ATTACK_NAMES.get(attack, attack)} accuracy (%)")
+        ax.set_ylabel(f"{attack_title(attack)} accuracy (%)")
     axes[-1].set_xlabel("Class")
     seeds = int(summ["n"].max()) if len(summ) else 0
     note = (f"mean over {seeds} seeds" if seeds > 1 else "one seed") + \
         "; bars: 95% bootstrap interval (seeds and test points)"
-    axes[0].set_title(f"{title}: per-class {ATTACK_NAMES.get(attack, attack)} accuracy\n"
+    axes[0].set_title(f"{title}: per-class {attack_title(attack)} accuracy\n"
                       f"{checkpoint} checkpoint; {note}")
     marker = Line2D([], [], marker="v", color="black", linestyle="none", markersize=6)
     axes[0].legend([*bars, marker], [*map(shown, methods), "worst class"], loc="upper left",
@@ -179,7 +179,7 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
         ax.plot(xs[front], ys[front], linestyle="--", color="tab:red", linewidth=1.0,
                 zorder=2, label="Pareto front")
         ax.legend(loc="lower right", frameon=False)
-    name = ATTACK_NAMES.get(attack, attack)
+    name = attack_title(attack)
     ax.set_xlabel(f"Average {name} accuracy (%)")
     ax.set_ylabel(f"Worst-class {name} accuracy (%)")
     ax.set_title(f"{title}: average vs worst class ({checkpoint} checkpoint)")
