@@ -25,7 +25,7 @@ from benchmark.attacks import pgd
 from benchmark.datasets.base import first_per_class, to_float
 from benchmark.errors import UserError, warn
 from benchmark.memory import peak_mb, reset_peak
-from benchmark.metrics import evaluate_predictions
+from benchmark.metrics import evaluate_predictions, pack_outcomes
 from benchmark.models import in_memory_format
 from benchmark.protocols import Protocol
 from benchmark.records import atomic_write_json, read_json
@@ -296,7 +296,8 @@ class Evaluator:
             summary = evaluate_predictions(pred, y, data.classes,
                                            clean_pred=None if name == "clean" else
                                            clean_pred[keep])
-            result["attacks"][name] = {**summary, **extra}
+            outcomes = {"n_points": len(y), "outcomes": pack_outcomes(pred == y)}  # paired tests
+            result["attacks"][name] = {**summary, **extra, **outcomes}
             result["seconds"][name] = time.perf_counter() - t0
             result.setdefault("peak_memory_mb", {})[name] = peak_mb(dev)
             atomic_write_json(out_file, result)

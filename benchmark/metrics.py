@@ -47,3 +47,19 @@ def evaluate_predictions(pred: Tensor, y: Tensor, classes: Sequence[str],
         bndy, _ = per_class_accuracy((clean_pred == y) & (pred != y), y, len(classes))
         out["boundary_error"] = bndy
     return out
+
+
+def pack_outcomes(correct: Tensor) -> str:
+    """Per-point outcomes (True = correct) as a hex string, 1 bit per point (for paired tests
+    between methods evaluated on the same points)."""
+    bits = correct.detach().cpu().bool().tolist()
+    padded = bits + [False] * (-len(bits) % 8)
+    data = bytes(sum(b << (7 - i) for i, b in enumerate(padded[k:k + 8]))
+                 for k in range(0, len(padded), 8))
+    return data.hex()
+
+
+def unpack_outcomes(text: str, n: int) -> list[bool]:
+    """The first `n` outcomes of `pack_outcomes`."""
+    data = bytes.fromhex(text)
+    return [bool(data[k // 8] >> (7 - k % 8) & 1) for k in range(n)]

@@ -54,3 +54,37 @@ def test_best_is_marked_only_when_separated(n: int, bold: bool):
     assert out["autoattack_avg_separated"].tolist() == [bold, False]
     assert (out["autoattack_avg_lo"] <= out["autoattack_avg"]).all()
     assert (out["autoattack_avg"] <= out["autoattack_avg_hi"]).all()
+
+
+def test_mcnemar_by_hand():
+    from benchmark.report.intervals import mcnemar_p
+
+    assert mcnemar_p(0, 10) == pytest.approx(2 * 0.5 ** 10)     # all discordant one way
+    assert mcnemar_p(5, 5) == pytest.approx(1.0) and mcnemar_p(0, 0) == 1.0
+    # b=2, c=8: 2 * P(X <= 2), X ~ Bin(10, 1/2) = 2 * (1 + 10 + 45) / 1024
+    assert mcnemar_p(2, 8) == pytest.approx(2 * 56 / 1024)
+
+
+def test_outcomes_round_trip_and_paired_test_on_the_same_points():
+    import torch
+
+    from benchmark.metrics import pack_outcomes, unpack_outcomes
+    from benchmark.report.collect import label_of
+    from benchmark.report.intervals import add_paired_tests, mcnemar_p
+
+    bits = [True, False, True, True, False, False, False, True, True, False, True]
+    assert unpack_outcomes(pack_outcomes(torch.tensor(bits)), len(bits)) == bits
+
+    def rec(method: str, seed: int, correct: list[bool]) -> dict:
+        res = {"outcomes": pack_outcomes(torch.tensor(correct)), "n_points": len(correct)}
+        return {"method": method, "seed": seed, "eval": {"best": {"autoattack": res}}}
+
+    base = [True] * 6 + [False] * 6
+    other = [True] * 4 + [False] * 2 + [True] * 5 + [False]   # b = 2, c = 5 per seed
+    records = [rec("pgd_at", s, base) for s in (0, 1)] + [rec("x", s, other) for s in (0, 1)]
+    summary = pd.DataFrame({"checkpoint": ["best", "best"], "method": ["pgd_at", "x"]})
+    out = add_paired_tests(summary, records, "pgd_at", label_of).set_index("method")
+    assert out.loc["x", "autoattack_vs_baseline_b"] == 4     # pooled over the two seeds
+    assert out.loc["x", "autoattack_vs_baseline_c"] == 10
+    assert out.loc["x", "autoattack_vs_baseline_p"] == pytest.approx(mcnemar_p(4, 10))
+    assert math.isnan(out.loc["pgd_at", "autoattack_vs_baseline_p"])

@@ -8,10 +8,10 @@ from pathlib import Path
 from benchmark.errors import UserError
 from benchmark.records import atomic_write_text
 from benchmark.report.aggregate import summary_frame
-from benchmark.report.collect import ATTACKS, collect
+from benchmark.report.collect import ATTACKS, BASELINE, collect, label_of
 from benchmark.report.html import render_html
-from benchmark.report.intervals import add_intervals
-from benchmark.report.layout import build_table, facts, split_table
+from benchmark.report.intervals import add_intervals, add_paired_tests
+from benchmark.report.layout import build_table, facts, paired_text, split_table
 from benchmark.report.plots import write_plots
 from benchmark.report.published import published_beside, published_markdown
 from benchmark.report.tables import (
@@ -37,6 +37,7 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     out = Path(out) if out is not None else Path(results) / dataset / preset / "report"
     out.mkdir(parents=True, exist_ok=True)
     summary = add_intervals(summary_frame(coll.metrics, coll.methods), coll.per_class, ATTACKS)
+    summary = add_paired_tests(summary, coll.records, BASELINE, label_of)
     table = build_table(summary, coll)
     info = facts(coll, table)
     written: dict[str, Path] = {}
@@ -51,7 +52,9 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     published = published_beside(summary, dataset)  # quoted numbers of this dataset, if any
     if "md" in formats:
         written["table_md"] = out / "table.md"
+        paired = paired_text(summary)
         atomic_write_text(written["table_md"], render_markdown(table, info, coll)
+                          + (f"\n{md_escape(paired)}\n" if paired else "")
                           + published_markdown(published, md_escape))
     if "csv" in formats:
         tidy_frames = tidy(coll)  # the API's frames: accuracy in % as in table.csv

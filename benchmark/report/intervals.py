@@ -7,6 +7,11 @@ computes the statistic per seed (class mean or worst class) and averages over th
 The 2.5 % and 97.5 % quantiles of the replicates are the interval. With one seed only the test
 points vary. A best value counts as separated from the runner-up when the 95 % interval of the
 difference of their replicates (drawn independently) excludes 0.
+
+Paired test against the baseline: where records hold per-point outcomes (evaluations since
+they were recorded), an exact McNemar test on the same test points, pooled over the seeds both
+methods have: b = points the baseline gets right and the method wrong, c = the reverse; the
+two-sided binomial p-value of min(b, c) in b + c trials at 1/2.
 """
 
 from __future__ import annotations
@@ -82,4 +87,50 @@ def add_intervals(summary: pd.DataFrame, per_class: pd.DataFrame, attacks: Seque
                 ranked = sorted(reps, key=lambda i: out.loc[i, key], reverse=True)
                 if len(ranked) >= 2 and separated(reps[ranked[0]], reps[ranked[1]]):
                     out.loc[ranked[0], f"{key}_separated"] = True
+    return out
+
+
+def mcnemar_p(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value of the discordant counts b and c."""
+    from scipy.stats import binomtest
+
+    return 1.0 if b + c == 0 else float(binomtest(min(b, c), b + c, 0.5).pvalue)
+
+
+def _outcomes(rec: dict, checkpoint: str, attack: str) -> list[bool] | None:
+    from benchmark.metrics import unpack_outcomes
+
+    res = ((rec.get("eval") or {}).get(checkpoint) or {}).get(attack) or {}
+    if "outcomes" not in res:
+        return None
+    return unpack_outcomes(res["outcomes"], int(res["n_points"]))
+
+
+def add_paired_tests(summary: pd.DataFrame, records: Sequence[dict], baseline: str,
+                     label_of, attack: str = "autoattack") -> pd.DataFrame:
+    """`<attack>_vs_baseline_b`, `_c` (discordant points pooled over shared seeds) and `_p`
+    (exact McNemar) per method and checkpoint; NaN without per-point outcomes."""
+    out = summary.copy()
+    key = f"{attack}_vs_baseline"
+    for col in ("b", "c", "p"):
+        out[f"{key}_{col}"] = np.nan
+    by_run = {(label_of(r), int(r["seed"])): r for r in records}
+    for i, row in out.iterrows():
+        if row["method"] == baseline:
+            continue
+        b = c = 0
+        paired = False
+        for (label, seed), rec in by_run.items():
+            base = by_run.get((baseline, seed))
+            if label != row["method"] or base is None:
+                continue
+            mine = _outcomes(rec, row["checkpoint"], attack)
+            theirs = _outcomes(base, row["checkpoint"], attack)
+            if mine is None or theirs is None or len(mine) != len(theirs):
+                continue
+            paired = True
+            b += sum(t and not m for m, t in zip(mine, theirs, strict=True))
+            c += sum(m and not t for m, t in zip(mine, theirs, strict=True))
+        if paired:
+            out.loc[i, [f"{key}_b", f"{key}_c", f"{key}_p"]] = [b, c, mcnemar_p(b, c)]
     return out

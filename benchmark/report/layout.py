@@ -358,3 +358,21 @@ def missing_note(coll: Collection) -> str:
         parts.append(f"Missing or unfinished runs ({len(other)}): "
                      f"{'; '.join(m.describe() for m in other)}.")
     return " ".join(parts)
+
+
+def paired_text(summary: pd.DataFrame, checkpoint: str = "best") -> str:
+    """One sentence naming, per method, the paired test against the baseline on AutoAttack
+    (empty when no record holds per-point outcomes)."""
+    key = "autoattack_vs_baseline_p"
+    if key not in summary:
+        return ""
+    rows = summary[(summary["checkpoint"] == checkpoint) & summary[key].notna()]
+    if rows.empty:
+        return ""
+    names = display_names(rows["method"].tolist() + [BASELINE])
+    parts = [f"{names[r.method]} p = {getattr(r, key):.2g} "
+             f"({int(r.autoattack_vs_baseline_c)} points only it gets right, "
+             f"{int(r.autoattack_vs_baseline_b)} only {names[BASELINE]})"
+             for r in rows.itertuples()]
+    return (f"Paired test against {names[BASELINE]} (exact McNemar on the same AutoAttack points, "
+            f"{checkpoint} checkpoint, pooled over seeds): " + "; ".join(parts) + ".")

@@ -187,4 +187,8 @@ def table_frame(table: Table, summary: pd.DataFrame, coll: Collection) -> pd.Dat
         for end in ("lo", "hi"):  # the 95 % bootstrap interval (intervals.py)
             if f"{col.key}_{end}" in summary:
                 frame[f"{name}_ci95_{end}"] = summary[f"{col.key}_{end}"] * scale
+    for col in ("b", "c", "p"):  # the paired test against the baseline (intervals.py)
+        key = f"autoattack_vs_baseline_{col}"
+        if key in summary:
+            frame[key] = summary[key]
     return frame.round(6)
