@@ -51,6 +51,7 @@ def test_page_is_self_contained_with_rows_plots_and_record_links(page: Path) -> 
         assert link.endswith("record.json") and (page.parent / link).resolve().is_file()
     assert len(parsed.links) == 2 * 2
     assert "PGD-AT" in text and "TRADES" in text and "AutoAttack" in text
+    assert text.count('class="ci">[') >= 2 * 2 * 8   # every accuracy cell shows its interval
 
 
 def _chromium() -> str | None:

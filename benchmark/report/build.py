@@ -70,5 +70,5 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     if "html" in formats:  # after the plots: the page embeds them
         written["html"] = out / "index.html"
         atomic_write_text(written["html"], render_html(table, info, coll, out, Path(results),
-                                                       published))
+                                                       published, summary))
     return written

@@ -33,7 +33,7 @@ table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
 th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}
 td:first-child,th:first-child{text-align:left}
-td.best{font-weight:bold} .std{color:#777;font-size:.85em} .note{color:#555;font-size:.9em}
+td.best{font-weight:bold} .std,.ci{color:#777;font-size:.85em} .note{color:#555;font-size:.9em}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 .heat td{text-align:center;min-width:3.5em}
 """
@@ -65,7 +65,19 @@ def _esc(text: object) -> str:
     return html.escape(str(text))
 
 
-def _table(table: Table, panel_index: int, records: dict[str, list[str]]) -> str:
+def _interval(summary: pd.DataFrame | None, checkpoint: str, method: str, key: str) -> str:
+    """' [lo, hi]' (the 95 % bootstrap interval, %) of a summary cell, or ''."""
+    if summary is None or f"{key}_lo" not in summary:
+        return ""
+    row = summary[(summary["checkpoint"] == checkpoint) & (summary["method"] == method)]
+    if row.empty or pd.isna(row[f"{key}_lo"].iloc[0]):
+        return ""
+    lo, hi = 100 * row[f"{key}_lo"].iloc[0], 100 * row[f"{key}_hi"].iloc[0]
+    return f' <span class="ci">[{lo:.1f}, {hi:.1f}]</span>'
+
+
+def _table(table: Table, panel_index: int, records: dict[str, list[str]],
+           summary: pd.DataFrame | None = None) -> str:
     panel = table.panels[panel_index]
     head = "".join(f"<th>{_esc(c.md_label)}</th>" for c in table.columns)
     rows = []
@@ -74,10 +86,11 @@ def _table(table: Table, panel_index: int, records: dict[str, list[str]]) -> str
         links = " ".join(f'<a href="{_esc(href)}">{_esc(Path(href).parent.name)}</a>'
                          for href in records.get(method, []))
         tds = []
-        for cell in cells:
+        for col, cell in zip(table.columns, cells, strict=True):
             value = cell.mean if cell.mean is not None else "—"
             sort = cell.mean if cell.mean is not None else "NaN"
             std = f' <span class="std">± {_esc(cell.std)}</span>' if cell.std else ""
+            std += _interval(summary, panel.checkpoint, method, col.key)
             best = ' class="best"' if cell.bold else ""
             tds.append(f'<td data-v="{_esc(sort)}"{best}>{_esc(value)}{std}</td>')
         rows.append(f'<tr><td data-v="{_esc(label)}">{_esc(label)}</td>'
@@ -147,7 +160,8 @@ def _published(frame: pd.DataFrame) -> str:
 
 
 def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
-                results: Path, published: pd.DataFrame | None = None) -> str:
+                results: Path, published: pd.DataFrame | None = None,
+                summary: pd.DataFrame | None = None) -> str:
     """The page's HTML; plots are read from `out` (written before), record links are relative
     to `out`."""
     records: dict[str, list[str]] = {}
@@ -157,13 +171,15 @@ def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
         records.setdefault(label, []).append(Path(os.path.relpath(record, out)).as_posix())
     title = f"fairbench: {facts.dataset} ({facts.preset})"
     details = " ".join(caption_sentences(facts, MD_SYMBOLS, str))
-    tables = "".join(_table(table, i, records) for i in range(len(table.panels)))
+    tables = "".join(_table(table, i, records, summary) for i in range(len(table.panels)))
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body>",
         f"<h1>{_esc(title)}</h1>",
         f"<p>{_esc(short_caption(facts, MD_SYMBOLS, str, 'accuracy'))}</p>",
-        f"<h2>Leaderboard</h2><p class=\"note\">Click a column header to sort.</p>{tables}",
+        f"<h2>Leaderboard</h2><p class=\"note\">Click a column header to sort. Mean over "
+        f"seeds, ± std across seeds, [95 % bootstrap interval over seeds and test points] "
+        f"(docs/protocols.md).</p>{tables}",
         _heatmap(coll), _plots(out),
         _published(published if published is not None else pd.DataFrame()),
         f'<h2>Protocol and evaluation</h2><p class="note">{_esc(details)}</p>',
