@@ -47,7 +47,14 @@ from benchmark.records import (
     read_json,
     read_jsonl,
 )
-from benchmark.schema import EpochLog, Failure, RunRecord, SchemaError, TrainSummary
+from benchmark.schema import (
+    EpochLog,
+    Failure,
+    RunRecord,
+    SchemaError,
+    TrainSummary,
+    variant_label,
+)
 from benchmark.train import Trainer
 
 CHECKPOINTS = ("best", "last")
@@ -91,10 +98,6 @@ class Job:
 
     def paths(self) -> RunPaths:
         return RunPaths.of(Path(self.results), self.dataset, self.preset, self.label, self.seed)
-
-
-def variant_label(method: str, variant: str) -> str:
-    return f"{method}[{variant}]" if variant else method
 
 
 def default_keep_epochs(method_name: str, protocol: Protocol) -> set[int]:

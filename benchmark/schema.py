@@ -18,6 +18,11 @@ T = TypeVar("T", bound="_Schema")
 SCHEMA_VERSION = 2  # 2: code digests in the spec, method logs under "method", failed.json
 
 
+def variant_label(method: str, variant: str) -> str:
+    """A run's name in tables and its directory: `trades`, or `trades[beta=3]` for a variant."""
+    return f"{method}[{variant}]" if variant else method
+
+
 class SchemaError(ValueError):
     """A file's JSON does not hold what its schema requires."""
 

@@ -101,9 +101,7 @@ class Trainer:
         self.after_epoch = after_epoch  # e.g. the lock's heartbeat, a progress line
         info = splits.info
         torch.manual_seed(seed)
-        self.model = build_model(protocol.model, info.num_classes, info.shape).to(device)
-        if protocol.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = self._new_model()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=protocol.lr,
                                          momentum=protocol.momentum,
                                          weight_decay=protocol.weight_decay)
@@ -114,6 +112,13 @@ class Trainer:
                                          augment_with=(info.crop_padding, info.flip))
         self.val_loader = TensorLoader(splits.val_x, splits.val_y, protocol.eval_batch_size,
                                        device=device)
+
+    def _new_model(self) -> nn.Module:
+        """The protocol's model for this dataset on the device, in its memory format."""
+        info = self.splits.info
+        model = build_model(self.protocol.model, info.num_classes, info.shape).to(self.device)
+        return model.to(memory_format=torch.channels_last) if self.protocol.channels_last \
+            else model
 
     # --- checkpoints -------------------------------------------------------------------
     def _checkpoint(self) -> dict[str, Any]:
@@ -178,11 +183,7 @@ class Trainer:
         if weights is None:
             return self.model
         if self._kept is None:  # a fresh model (a deep copy would carry the counter's hook)
-            info = self.splits.info
-            self._kept = build_model(self.protocol.model, info.num_classes, info.shape
-                                     ).to(self.device)
-            if self.protocol.channels_last:
-                self._kept = self._kept.to(memory_format=torch.channels_last)
+            self._kept = self._new_model()
         self._kept.load_state_dict(weights)
         return self._kept
 

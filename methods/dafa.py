@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark.errors import RunFailed, UserError
-from benchmark.losses import kl_per_example
+from benchmark.losses import kl_per_example, trades_loss
 from benchmark.method import Method, TrainContext, register_method
 from benchmark.protocols import Protocol
 from benchmark.settings import setting
@@ -108,7 +108,7 @@ class TradesDafa(Method):
             probs = adv.detach().softmax(1).double().cpu()
             self._prob_sum.index_add_(0, y.cpu(), probs)
             self._seen += torch.bincount(y.cpu(), minlength=ctx.num_classes).double()
-            return F.cross_entropy(clean, y) + self.beta * kl_per_example(clean, adv).mean()
+            return trades_loss(clean, adv, y, self.beta)
         w = self._weights.to(x.device, torch.float32)[y]
         x_adv = ctx.attack(model, x, y, loss="kl", start="trades", eps=w * ctx.eps,
                            alpha=w * ctx.alpha).x_adv

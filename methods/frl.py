@@ -225,9 +225,7 @@ class FRL(Method):
         self._ensure_state(ctx.num_classes)
         nat_err, bndy_err = class_errors(model, ctx.val_loader, ctx.num_classes, eps=ctx.eps,
                                          alpha=ctx.eps / 4, steps=self.est_steps)
-        warm = self.warm_start(ctx.protocol)
-        begin = warm[1] if warm else 0
-        a1 = a1_at(self.a1, ctx.epoch - begin, self.a1_halve_every)
+        a1 = a1_at(self.a1, ctx.epoch - self.begin(ctx.protocol), self.a1_halve_every)
         phi = update_multipliers({k: self._state[k] for k in MULTIPLIERS},
                                  violations(nat_err, self.tau1), violations(bndy_err, self.tau2),
                                  a1=a1, a2=self.a2, lim=self.lim, active=self.updates)

@@ -57,6 +57,11 @@ def class_costs(per_example: Tensor, y: Tensor, num_classes: int) -> Tensor:
     return torch.cat([sums / n, per_example.mean().reshape(1)])
 
 
+def trades_costs(clean: Tensor, adv: Tensor, y: Tensor, beta: float) -> Tensor:
+    """CE(f(x), y) + beta KL(f(x) || f(x_adv)) per example (the experts' cost)."""
+    return F.cross_entropy(clean, y, reduction="none") + beta * kl_per_example(clean, adv)
+
+
 def validation_costs(model: nn.Module, loader: TensorLoader, ctx: TrainContext, beta: float
                      ) -> Tensor:
     """Per-class (and overall) mean CE + beta KL of the validation split's TRADES adversarial
@@ -69,8 +74,7 @@ def validation_costs(model: nn.Module, loader: TensorLoader, ctx: TrainContext, 
             x_adv = ctx.attack(model, x, y, loss="kl", start="trades").x_adv
             with torch.no_grad():
                 clean, adv = model(x), model(x_adv)
-                costs.append(F.cross_entropy(clean, y, reduction="none")
-                             + beta * kl_per_example(clean, adv))
+                costs.append(trades_costs(clean, adv, y, beta))
             labels.append(y)
     finally:
         model.train(was_training)
@@ -102,9 +106,7 @@ class TradesWat(Method):
         x_adv = ctx.attack(model, x, y, loss="kl", start="trades").x_adv
         clean, adv = model(x), model(x_adv)
         w = self._weights.to(x.device, torch.float32)
-        per_example = F.cross_entropy(clean, y, reduction="none") \
-            + self.beta * kl_per_example(clean, adv)
-        return ((w[y] + w[-1]) * per_example).mean()
+        return ((w[y] + w[-1]) * trades_costs(clean, adv, y, self.beta)).mean()
 
     def on_epoch_start(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
         self._ensure(ctx.num_classes)

@@ -18,7 +18,7 @@ from benchmark.errors import UserError
 from benchmark.evaluate import ATTACKS as EVAL_ATTACKS_NAMES
 from benchmark.plan import planned_runs
 from benchmark.records import RunPaths, read_json, run_state
-from benchmark.schema import EpochLog, RunRecord, SchemaError
+from benchmark.schema import EpochLog, RunRecord, SchemaError, variant_label
 
 ATTACKS = EVAL_ATTACKS_NAMES  # the evaluator's registry (benchmark.evaluate.EVAL_ATTACKS)
 CHECKPOINTS = ("best", "last")
@@ -86,8 +86,7 @@ def order_methods(methods: Any) -> list[str]:
 
 def label_of(rec: dict[str, Any]) -> str:
     """A record's name in tables: its method, with its variant (`trades[beta=3]`) if any."""
-    variant = rec.get("variant") or ""
-    return f"{rec['method']}[{variant}]" if variant else rec["method"]
+    return variant_label(rec["method"], rec.get("variant") or "")
 
 
 def run_name(method: str, seed: int) -> str:

@@ -25,6 +25,7 @@ from benchmark.report.layout import (
     missing_note,
     short_caption,
 )
+from benchmark.report.published import num
 from benchmark.report.tables import MD_SYMBOLS
 
 STYLE = """
@@ -142,10 +143,6 @@ def _published(frame: pd.DataFrame) -> str:
     """Quoted published numbers beside ours (published.py), labelled as quoted."""
     if frame.empty:
         return ""
-
-    def num(v: float) -> str:
-        return "—" if pd.isna(v) else f"{v:.1f}"
-
     rows = "".join(
         f"<tr><td>{_esc(r.label)}</td><td>{num(r.robust_avg)}</td><td>{num(r.robust_worst)}"
         f"</td><td>{num(r.fairbench_avg)}</td><td>{num(r.fairbench_worst)}</td>"

@@ -42,13 +42,15 @@ def published_beside(summary: pd.DataFrame, dataset: str, checkpoint: str = "bes
     return quoted
 
 
+def num(value: float) -> str:
+    """An accuracy in % with one decimal, a dash when absent."""
+    return "—" if pd.isna(value) else f"{value:.1f}"
+
+
 def published_markdown(frame: pd.DataFrame, esc) -> str:
     """A Markdown section: quoted numbers beside ours, labelled as quoted."""
     if frame.empty:
         return ""
-
-    def num(v: float) -> str:
-        return "—" if pd.isna(v) else f"{v:.1f}"
 
     lines = ["", "**Published numbers (quoted from their sources, not reproduced here; other "
              "models, schedules, attacks and checkpoint rules than ours).** fairbench: this "
