@@ -12,7 +12,7 @@ RESULTS  ?= results
 ARGS     ?=
 FMNIST_DEB := /usr/share/datasets/fashion-mnist
 
-.PHONY: bench test perf lint report status install data clean-results
+.PHONY: bench test perf gpu-check lint report status install data clean-results
 
 install: $(VENV)/.installed
 
@@ -44,6 +44,11 @@ test: install data
 
 perf: install data
 	$(BIN)/python -m benchmark.perf $(ARGS)
+
+# ten minutes on one GPU: the CIFAR path checked and measured -> results/gpucheck.json
+# (ARGS="--tiny --device cpu": the same steps at a tiny size, ~20 s on a CPU; CI runs it)
+gpu-check: install
+	$(BIN)/python -m benchmark.gpucheck $(ARGS)
 
 lint: install
 	$(BIN)/ruff check benchmark methods tests

@@ -97,7 +97,7 @@ def synthetic_splits(dataset: str, protocol: Protocol, seed: int = 0) -> Splits:
     return Splits(info, train_x, train_y, val_x, val_y, test_x, test_y)
 
 
-def _subset(splits: Splits, n: int, seed: int = 0) -> Splits:
+def train_subset(splits: Splits, n: int, seed: int = 0) -> Splits:
     """The first `n` training images (a shuffled, class-mixed subset): one timed epoch."""
     order = torch.randperm(len(splits.train_y), generator=torch.Generator().manual_seed(seed))
     keep = order[:n]
@@ -308,7 +308,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                              test_per_class=protocol.test_per_class)
     baseline_mb = peak_mb(device) if device.type == "cuda" else _rss_now()
     n_train = args.batches * protocol.batch_size
-    subset = _subset(splits, n_train)
+    subset = train_subset(splits, n_train)
     full_batches = -(-len(splits.train_y) // protocol.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
