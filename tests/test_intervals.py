@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmark.report.intervals import add_intervals, interval, replicates, separated
+from benchmark.report.intervals import (
+    add_intervals,
+    curve_intervals,
+    interval,
+    replicates,
+    separated,
+)
 
 
 def test_one_seed_interval_matches_the_binomial_standard_error():
@@ -88,3 +94,22 @@ def test_outcomes_round_trip_and_paired_test_on_the_same_points():
     assert out.loc["x", "autoattack_vs_baseline_c"] == 10
     assert out.loc["x", "autoattack_vs_baseline_p"] == pytest.approx(mcnemar_p(4, 10))
     assert math.isnan(out.loc["pgd_at", "autoattack_vs_baseline_p"])
+
+
+def test_validation_curve_intervals_per_epoch_by_hand():
+    # one seed, 2 classes of 400 validation points: epoch 1 at (0.5, 0.3), epoch 2 at (0.9, 0.9);
+    # a second method at epoch 2 only (a warm start)
+    rows = [("a", 0, 1, 0, 0.5), ("a", 0, 1, 1, 0.3), ("a", 0, 2, 0, 0.9), ("a", 0, 2, 1, 0.9),
+            ("b", 0, 2, 0, 0.2), ("b", 0, 2, 1, 0.2)]
+    frame = pd.DataFrame(rows, columns=["method", "seed", "epoch", "class_index", "accuracy"])
+    frame["n"] = 400
+    bands = curve_intervals(frame).set_index(["method", "epoch", "stat"])
+    assert list(bands.index) == [("a", 1, "avg"), ("a", 1, "worst"), ("a", 2, "avg"),
+                                 ("a", 2, "worst"), ("b", 2, "avg"), ("b", 2, "worst")]
+    half = 1.96 * 0.5 * math.sqrt(0.25 / 400 + 0.21 / 400)
+    lo, hi = bands.loc[("a", 1, "avg"), ["lo", "hi"]]
+    assert lo == pytest.approx(0.4 - half, abs=0.006) and hi == pytest.approx(0.4 + half,
+                                                                             abs=0.006)
+    worst_lo, worst_hi = bands.loc[("a", 1, "worst"), ["lo", "hi"]]
+    assert worst_lo < 0.3 < worst_hi
+    assert bands.loc[("b", 2, "avg"), "lo"] < 0.2 < bands.loc[("b", 2, "avg"), "hi"]

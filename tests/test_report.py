@@ -23,6 +23,7 @@ from benchmark.metrics import summarize
 from benchmark.report import build_report
 from benchmark.report.aggregate import per_class_summary, rho, seed_stats, summary_frame
 from benchmark.report.collect import collect, find_runs
+from benchmark.report.intervals import curve_intervals
 from benchmark.report.layout import build_table, columns_for, si
 from benchmark.report.plots import (
     curves_figure,
@@ -94,7 +95,7 @@ def make_record(method: str, seed: int) -> dict[str, Any]:
     own = COST[method] + seed * 2.0
     return {
         "method": method, "dataset": DATASET, "preset": PRESET, "seed": seed,
-        "protocol": {"model": "small_cnn", "eps": 8 / 255, "epochs": EPOCHS},
+        "protocol": {"model": "small_cnn", "eps": 8 / 255, "epochs": EPOCHS, "val_per_class": 50},
         "hparams": {}, "warm_start": warm, "schema": 1, "model": "small_cnn",
         "run_key": f"{method}{seed}", "classes": CLASSES, "git_commit": "0" * 40, "env": {},
         "eval_files": {},
@@ -407,6 +408,28 @@ def test_validation_curves_start_warm_runs_at_begin_epoch(results: Path) -> None
     assert list(frl.get_xdata()) == [3, 4, 5]                  # begin epoch from pgd_at's log
     pgd = next(line for line in avg.get_lines() if line.get_label() == "PGD-AT")
     assert list(pgd.get_xdata()) == [1, 2, 3, 4, 5]
+
+
+def test_validation_curve_bands_are_the_bootstrap_interval(results: Path) -> None:
+    coll = collect(results, DATASET, PRESET)
+    frl = coll.val_per_class[coll.val_per_class["method"] == "frl_rwrm"]
+    assert sorted(frl["epoch"].unique()) == [3, 4, 5]          # the begin epoch from pgd_at
+    assert (frl["n"] == coll.records[0]["protocol"]["val_per_class"]).all()
+    bands = curve_intervals(coll.val_per_class)
+    fig = curves_figure(coll.history, "toy/unit", bands=bands)
+    avg = fig.axes[0]
+    methods = coll.history["method"].unique()
+    assert len(avg.collections) == len(methods)                 # one band per method
+    assert "95% bootstrap interval" in fig._suptitle.get_text()
+    mine = bands[(bands["method"] == "pgd_at") & (bands["stat"] == "avg")]
+    pgd = next(line for line in avg.get_lines() if line.get_label() == "PGD-AT")
+    labelled = [line.get_label() for line in avg.get_lines()
+                if not line.get_label().startswith("_")]          # one curve per method, in order
+    band = avg.collections[labelled.index("PGD-AT")]
+    ys = band.get_paths()[0].vertices[:, 1]
+    assert ys.min() == pytest.approx(100 * mine["lo"].min())
+    assert ys.max() == pytest.approx(100 * mine["hi"].max())
+    assert (100 * mine["lo"].to_numpy() <= pgd.get_ydata() + 1e-9).all()
 
 
 def test_method_state_figure(results: Path) -> None:

@@ -65,6 +65,7 @@ class Collection:
     metrics: pd.DataFrame      # run x checkpoint x attack: summaries and cost columns
     per_class: pd.DataFrame    # run x checkpoint x attack x class (long form)
     history: pd.DataFrame      # run x epoch: validation numbers
+    val_per_class: pd.DataFrame  # run x epoch x class: validation robust accuracy, n (long)
     state: pd.DataFrame        # run x epoch x method-state key x element (long form)
     missing: list[MissingRun]
     expected: dict[str, list[int]] = field(default_factory=dict)  # method -> seeds
@@ -226,6 +227,16 @@ def _begin_epoch(rec: dict[str, Any]) -> int:
     return int((rec.get("warm_start") or {}).get("epoch", 0) or 0)
 
 
+def _history_lines(rec: dict[str, Any], by_run: dict[tuple[Any, int], dict[str, Any]]
+                   ) -> list[tuple[dict[str, Any], bool]]:
+    """(epoch log, from the base run) of a run: a warm-started run starts with its base run's
+    log line at the begin epoch, when that run is among the records."""
+    seed, begin = int(rec["seed"]), _begin_epoch(rec)
+    base = by_run.get(((rec.get("warm_start") or {}).get("method"), seed))
+    start = [h for h in (base or {}).get("history", []) if h.get("epoch") == begin]
+    return [(h, True) for h in start[:1]] + [(h, False) for h in rec.get("history", [])]
+
+
 def history_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Validation numbers per run and epoch (absolute epochs). A warm-started run gets one extra
     row at its begin epoch, taken from its base run's log when that run is among the records."""
@@ -233,10 +244,7 @@ def history_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for rec in records:
         method, seed, begin = label_of(rec), int(rec["seed"]), _begin_epoch(rec)
-        base = by_run.get(((rec.get("warm_start") or {}).get("method"), seed))
-        start = [h for h in (base or {}).get("history", []) if h.get("epoch") == begin]
-        for line, from_base in [(h, True) for h in start[:1]] + \
-                [(h, False) for h in rec.get("history", [])]:
+        for line, from_base in _history_lines(rec, by_run):
             val = line.get("val") or {}
             rows.append({
                 "run": run_name(method, seed), "method": method, "seed": seed,
@@ -246,6 +254,23 @@ def history_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
             })
     return pd.DataFrame(rows, columns=["run", "method", "seed", "epoch", "lr", "loss",
                                        "begin_epoch", "from_base", *(f"val_{k}" for k in VAL_KEYS)])
+
+
+def val_class_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Validation robust accuracy per run, epoch and class with its points per class (the
+    protocol's val_per_class; the split is class-balanced): what the curves' intervals need."""
+    by_run = {(label_of(r), int(r["seed"])): r for r in records}
+    rows = []
+    for rec in records:
+        method, seed = label_of(rec), int(rec["seed"])
+        n = (rec.get("protocol") or {}).get("val_per_class")
+        for line, _ in _history_lines(rec, by_run):
+            accs = _numeric_list((line.get("val") or {}).get("robust_per_class"))
+            rows += [{"run": run_name(method, seed), "method": method, "seed": seed,
+                      "epoch": int(line["epoch"]), "class_index": i, "accuracy": acc, "n": n}
+                     for i, acc in enumerate(accs or [])]
+    return pd.DataFrame(rows, columns=["run", "method", "seed", "epoch", "class_index",
+                                       "accuracy", "n"])
 
 
 def _numeric_list(value: Any) -> list[float] | None:
@@ -284,4 +309,5 @@ def collect(results: Path, dataset: str, preset: str) -> Collection:
         raise UserError(f"no finished runs for {dataset}/{preset} in {results}{unfinished}; "
                         f"run `fairbench run --dataset {dataset} --preset {preset}` first")
     return Collection(dataset, preset, records, metrics_frame(records), per_class_frame(records),
-                      history_frame(records), state_frame(records), missing, expected)
+                      history_frame(records), val_class_frame(records), state_frame(records),
+                      missing, expected)

@@ -5,8 +5,9 @@ within each drawn seed, the test points of every class with replacement (the cla
 count then follows Binomial(n_k, acc_k): resampling a class's points only needs its count),
 computes the statistic per seed (class mean or worst class) and averages over the drawn seeds.
 The 2.5 % and 97.5 % quantiles of the replicates are the interval. With one seed only the test
-points vary. A best value counts as separated from the runner-up when the 95 % interval of the
-difference of their replicates (drawn independently) excludes 0.
+points vary. The validation curves get the same interval per epoch, over the validation points
+(`curve_intervals`). A best value counts as separated from the runner-up when the 95 % interval
+of the difference of their replicates (drawn independently) excludes 0.
 
 Paired test against the baseline: where records hold per-point outcomes (evaluations since
 they were recorded), an exact McNemar test on the same test points, pooled over the seeds both
@@ -88,6 +89,20 @@ def add_intervals(summary: pd.DataFrame, per_class: pd.DataFrame, attacks: Seque
                 if len(ranked) >= 2 and separated(reps[ranked[0]], reps[ranked[1]]):
                     out.loc[ranked[0], f"{key}_separated"] = True
     return out
+
+
+def curve_intervals(val_per_class: pd.DataFrame) -> pd.DataFrame:
+    """95 % intervals of the validation curves: per method, epoch and statistic (avg, worst),
+    the same bootstrap over the seeds that reached the epoch and over validation points.
+    Columns: method, epoch, stat, lo, hi (fractions)."""
+    rows = []
+    for (method, epoch), frame in val_per_class.groupby(["method", "epoch"], sort=True):
+        counts = _counts(frame)
+        for stat in STATISTICS:
+            lo, hi = interval(replicates(counts, stat))
+            rows.append({"method": method, "epoch": int(epoch), "stat": stat, "lo": lo,
+                         "hi": hi})
+    return pd.DataFrame(rows, columns=["method", "epoch", "stat", "lo", "hi"])
 
 
 def mcnemar_p(b: int, c: int) -> float:

@@ -20,6 +20,8 @@ from matplotlib.ticker import MaxNLocator
 from benchmark.evaluate import attack_title
 from benchmark.report.aggregate import per_class_summary
 from benchmark.report.collect import Collection, order_methods
+from benchmark.report.intervals import curve_intervals
+from benchmark.report.labels import place_labels
 from benchmark.report.layout import display_names
 
 STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
@@ -158,31 +160,29 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
         ax.errorbar(xs, ys, xerr=xerr, yerr=yerr, fmt="none", ecolor="gray", elinewidth=0.8,
                     capsize=2, zorder=1)
     sc = ax.scatter(xs, ys, c=cost, cmap="viridis", s=60, edgecolors="black", linewidths=0.6,
-                    zorder=3)
+                    zorder=3, clip_on=False)  # points on an axis (0 %) stay whole
     fig.colorbar(sc, ax=ax, label="Train time incl. warm start (s)")
     ax.margins(0.15)
     ax.autoscale_view()
     (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()  # accuracy axes stay within [0, 100]
     ax.set_xlim(max(x0, 0.0), min(x1, 100.0))
     ax.set_ylim(max(y0, 0.0), min(y1, 100.0))
-    to_axes = ax.transLimits  # data -> axes fraction, with the final limits
-    placed: list[tuple[float, float]] = []
-    for x, y, name in zip(xs, ys, rows["method"], strict=True):
-        fx, fy = to_axes.transform((x, y))
-        # a label is ~0.2 axes wide and ~0.05 high: stack labels of points closer than that
-        near = sum(abs(fx - px) < 0.2 and abs(fy - py) < 0.05 for px, py in placed)
-        ax.annotate(shown(name), (x, y), xytext=(4, 4 - 11 * near), textcoords="offset points",
-                    fontsize=8)
-        placed.append((fx, fy))
-    front = pareto_front(list(zip(xs.tolist(), ys.tolist(), strict=True)))
-    if front:
-        ax.plot(xs[front], ys[front], linestyle="--", color="tab:red", linewidth=1.0,
-                zorder=2, label="Pareto front")
-        ax.legend(loc="lower right", frameon=False)
     name = attack_title(attack)
     ax.set_xlabel(f"Average {name} accuracy (%)")
     ax.set_ylabel(f"Worst-class {name} accuracy (%)")
     ax.set_title(f"{title}: average vs worst class ({checkpoint} checkpoint)")
+    front = pareto_front(list(zip(xs.tolist(), ys.tolist(), strict=True)))
+    obstacles = []
+    if front:
+        ax.plot(xs[front], ys[front], linestyle="--", color="tab:red", linewidth=1.0,
+                zorder=2, label="Pareto front")
+        legend = ax.legend(loc="best", frameon=False)
+        fig.canvas.draw()  # "best" is decided here; frozen so the labels cannot move it
+        box = legend.get_window_extent(fig.canvas.get_renderer())
+        legend.set_loc(tuple(ax.transAxes.inverted().transform(box.p0)))
+        obstacles.append(box)
+    place_labels(ax, xs.tolist(), ys.tolist(), [shown(m) for m in rows["method"]],
+                 obstacles=obstacles)
     return fig
 
 
@@ -193,43 +193,42 @@ def _pad_single_epoch(ax: Any, epochs: pd.Series) -> None:
         ax.set_xlim(e - 1, e + 1)
 
 
-def _seed_band(frame: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Mean, min and max over seeds per epoch."""
-    return frame.groupby("epoch")[column].agg(["mean", "min", "max"]).sort_index()
-
-
-@styled
-def curves_figure(history: pd.DataFrame, title: str,
-                  colors: dict[str, Any] | None = None) -> Figure:
+def curves_figure(history: pd.DataFrame, title: str, colors: dict[str, Any] | None = None,
+                  bands: pd.DataFrame | None = None) -> Figure:
     """Validation robust accuracy per epoch (average and worst class), one line per method
-    (mean over seeds, band = min-max); warm-started runs start at their begin epoch."""
+    (mean over seeds; band: the 95 % bootstrap interval of `bands`, from
+    intervals.curve_intervals); warm-started runs start at their begin epoch."""
     fig = new_figure(10.0, 3.6)
     axes = fig.subplots(1, 2)
     methods = order_methods(history["method"])
     colors = colors or method_colors(methods)
-    for ax, (col, name) in zip(axes, (("val_robust_avg", "average"),
-                                      ("val_robust_worst", "worst class")), strict=True):
+    for ax, stat, name in zip(axes, ("avg", "worst"), ("average", "worst class"), strict=True):
         for method in methods:
-            band = _seed_band(history[history["method"] == method], col) * 100
-            epochs = band.index.to_numpy()
-            ax.plot(epochs, band["mean"], color=colors[method], label=shown(method),
+            mine = history[history["method"] == method]
+            mean = mine.groupby("epoch")[f"val_robust_{stat}"].mean().sort_index() * 100
+            epochs = mean.index.to_numpy()
+            ax.plot(epochs, mean.to_numpy(), color=colors[method], label=shown(method),
                     marker="." if len(epochs) <= 30 else None)
-            if history.loc[history["method"] == method, "seed"].nunique() > 1:
-                ax.fill_between(epochs, band["min"], band["max"], color=colors[method],
-                                alpha=0.2, linewidth=0)
-            begin = int(history.loc[history["method"] == method, "begin_epoch"].max())
-            if begin > 0 and len(band):
-                ax.plot([epochs[0]], [band["mean"].iloc[0]], marker="o", color=colors[method])
+            if bands is not None:
+                band = bands[(bands["method"] == method) & (bands["stat"] == stat)]
+                band = band.set_index("epoch").reindex(epochs)  # absent epochs: NaN
+                ax.fill_between(epochs, np.clip(band["lo"].to_numpy(float) * 100, 0, 100),
+                                np.clip(band["hi"].to_numpy(float) * 100, 0, 100),
+                                color=colors[method], alpha=0.2, linewidth=0)
+            if int(mine["begin_epoch"].max()) > 0 and len(mean):
+                ax.plot([epochs[0]], [mean.iloc[0]], marker="o", color=colors[method])
         ax.set_xlabel("Epoch")
         ax.set_ylabel("Validation robust accuracy (%)")
         ax.set_title(f"Validation robust accuracy: {name}")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(0, min(ax.get_ylim()[1], 100.0))
         _pad_single_epoch(ax, history["epoch"])
     axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    warm = bool((history["begin_epoch"] > 0).any())
-    fig.suptitle(f"{title}: validation curves per epoch"
-                 + (" (warm-started runs start at their begin epoch, marked o)" if warm else ""))
+    notes = ["mean over seeds" + ("; bands: 95% bootstrap interval (seeds and validation "
+                                  "points)" if bands is not None else "")]
+    if bool((history["begin_epoch"] > 0).any()):
+        notes.append("warm-started runs start at their begin epoch, marked o")
+    fig.suptitle(f"{title}: validation curves per epoch\n{'; '.join(notes)}", fontsize=9)
     return fig
 
 
@@ -323,7 +322,8 @@ def write_plots(coll: Collection, summary: pd.DataFrame, out: Path) -> dict[str,
     figures = {
         "per_class_robust": per_class_figure(coll.per_class, coll.classes, title, colors=colors),
         "avg_vs_worst": tradeoff_figure(summary, title),
-        "val_curves": curves_figure(coll.history, title, colors=colors),
+        "val_curves": curves_figure(coll.history, title, colors=colors,
+                                    bands=curve_intervals(coll.val_per_class)),
         "method_state": state_figure(coll.state, title, coll.classes),
     }
     written: dict[str, Path] = {}
