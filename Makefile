@@ -45,8 +45,8 @@ test: install data
 perf: install data
 	$(BIN)/python -m benchmark.perf $(ARGS)
 
-# ten minutes on one GPU: the CIFAR path checked and measured -> results/gpucheck.json
-# (ARGS="--tiny --device cpu": the same steps at a tiny size, ~20 s on a CPU; CI runs it)
+# about ten minutes on one GPU (estimated): the CIFAR path checked and measured -> results/gpucheck.json
+# (ARGS="--tiny --device cpu": the same steps at a tiny size, ~30 s on a CPU; CI runs it)
 gpu-check: install
 	$(BIN)/python -m benchmark.gpucheck $(ARGS)
 

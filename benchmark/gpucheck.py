@@ -1,24 +1,25 @@
-"""`make gpu-check`: ten minutes on one GPU that prove the CIFAR path and measure it.
+"""`make gpu-check`: a few minutes on one GPU that prove the CIFAR path and measure it.
 
-    python -m benchmark.gpucheck [--device cuda] [--tiny] [--data-dir DIR] [--out FILE]
+    python -m benchmark.gpucheck [--device cuda:N] [--tiny] [--data-dir DIR] [--out FILE]
 
 Each step runs the harness's own code on CIFAR-shaped random images (no download) and is
-checked:
+checked (docs/speed.md, "The GPU check"):
 - training: `Trainer.train_steps` (PGD-AT with the preset's PGD-10) of preact_resnet18 and
   wrn_34_10 in fp32, bf16 autocast, channels_last and torch.compile: images/s, peak memory;
-- the trainer against a bare PyTorch loop on the same batches (benchmark.perf.bare_epoch);
+- one epoch of every core method (and warm-start base) at the preset's settings: images/s;
+- the trainer against a bare PyTorch loop on the same batches (interleaved rounds, median);
 - the evaluator (clean, PGD, CW, AutoAttack) with cifar10 quick's and full's settings (full:
-  standard AutoAttack) on 10 points per class, attacking a model no perturbation can fool
-  (`RobustOracle`): every attack must leave it at 100 % and runs its whole budget on every point,
-  so the seconds per point are an upper bound of what a real model costs;
-- a run killed after its first epoch and resumed: it finishes with the right epoch count;
+  standard AutoAttack) on 10 points per class of a `RobustOracle`: every attack must leave it at
+  100 %, and runs its whole budget on every point (upper-bound seconds per point);
+- a run killed after its first epoch resumes from its checkpoint (the first epoch's log line
+  survives; on a CPU the final weights equal an uninterrupted run's);
 - if CIFAR-10 is on disk (`--data-dir`, $FAIRBENCH_DATA or data/), one training epoch on it.
-From the measured throughput it projects the wall time of `make bench DATASET=cifar10` (core
-methods, one seed) on the quick and full presets, writes the JSON (device, versions, every
-number, pass/fail/skip per step), prints a table and exits 1 if any step failed. `--tiny` runs the
-same steps at a tiny size (a few images, one attack step, AutoAttack reduced to APGD-CE + APGD-T
-with 2 iterations, torch.compile with its eager backend so no kernel compiler is needed): for
-CPUs and tests; its projections mean nothing.
+From these it projects `make bench DATASET=cifar10` (core methods, one seed) on quick and
+full, writes the JSON (device, versions, every number, passed/failed/skipped per step), prints a
+table and exits 1 if a step failed. `--tiny` runs the same steps at a tiny size (a few images,
+batch 4, 3 training attack steps, 1 evaluation step, AutoAttack reduced to APGD-CE + APGD-T
+with 2 iterations, torch.compile with its eager backend, no kernel compiler needed): it proves
+the code paths on a CPU; its numbers and projections mean nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import tempfile
 import time
@@ -37,77 +39,78 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
 
 from benchmark.datasets import DATASETS, TensorLoader, load_splits, to_float
 from benchmark.datasets.base import Splits, default_data_dir
 from benchmark.errors import UserError
 from benchmark.evaluate import ATTACKS, EvalSet, Evaluator
 from benchmark.method import load_methods, make_method
-from benchmark.models import build_model, resolve_device
-from benchmark.perf import bare_epoch, machine, synthetic_splits, train_subset
+from benchmark.models import build_model, in_memory_format, resolve_device
+from benchmark.oracle import RobustOracle
+from benchmark.perf import (
+    GOALS,
+    Timer,
+    bare_epoch,
+    machine,
+    synthetic_splits,
+    timing_trainer,
+    train_subset,
+)
 from benchmark.protocols import Protocol, get_protocol
-from benchmark.records import RunPaths
+from benchmark.records import read_jsonl
 from benchmark.train import Trainer
 
-MODELS = ("preact_resnet18", "wrn_34_10")
-VARIANTS = {  # label -> protocol overrides; "channels_last" is the presets' own setting
-    "fp32": {"channels_last": False},
-    "bf16": {"channels_last": False, "amp": True},
-    "channels_last": {"channels_last": True},
-    "compile": {"channels_last": True, "compile": True},
+CHECKED_MODELS = ("preact_resnet18", "wrn_34_10")
+VARIANTS = {  # label -> the three speed flags (the presets use "channels_last")
+    "fp32": {"channels_last": False, "amp": False, "compile": False},
+    "bf16": {"channels_last": False, "amp": True, "compile": False},
+    "channels_last": {"channels_last": True, "amp": False, "compile": False},
+    "compile": {"channels_last": True, "amp": False, "compile": True},
 }
-PROJECTED_FROM = "train preact_resnet18 channels_last"
 PRESETS = ("quick", "full")
-# Training of the core methods in PGD-AT runs (derivation in benchmark/presets/cifar10.py).
-CORE_TRAINING_FACTOR = {"quick": 3.4, "full": 3.25}
+CIFAR10_IMAGES = {"train": 50_000, "test": 10_000}   # the dataset's own split sizes
+BARE_ROUNDS = 3                                      # timed rounds of trainer vs bare loop
+
+
+def train_name(model: str, variant: str) -> str:
+    return f"train {model} {variant}"
+
+
+def method_name(method: str) -> str:
+    return f"train method {method}"
+
+
+def eval_name(preset: str) -> str:
+    return f"evaluate {preset} settings"
 
 
 @dataclass(frozen=True)
 class Size:
     """How much work each step does (full size on a GPU, `--tiny` on a CPU)."""
 
-    batch: int
     train_images: dict[str, int]     # training images per timed epoch, per model
     per_class: int                   # evaluation and validation points per class
-    tiny: bool                       # 1 attack step, 2-iteration AutoAttack, eager compile
+    tiny: bool                       # tiny settings (protocol_for), eager torch.compile
 
 
-FULL = Size(batch=128, train_images={"preact_resnet18": 128 * 40, "wrn_34_10": 128 * 6},
-            per_class=10, tiny=False)
-TINY = Size(batch=4, train_images={"preact_resnet18": 8, "wrn_34_10": 4}, per_class=1,
-            tiny=True)
+FULL = Size(train_images={"preact_resnet18": 128 * 40, "wrn_34_10": 128 * 6}, per_class=10,
+            tiny=False)
+TINY = Size(train_images={"preact_resnet18": 8, "wrn_34_10": 4}, per_class=1, tiny=True)
 
 
 @dataclass
 class Check:
+    """One step's outcome: passed, failed (with the error) or skipped (with why)."""
+
     name: str
-    status: str = "failed"           # passed | failed | skipped
+    status: str = "failed"
     seconds: float = 0.0
     numbers: dict[str, Any] = field(default_factory=dict)
-    error: str = ""                  # the failure, or why the step was skipped
+    error: str = ""
 
 
 class Skipped(Exception):
     """A step that cannot run on this machine (e.g. no CIFAR-10 on disk); not a failure."""
-
-
-class RobustOracle(nn.Module):
-    """A real network whose prediction no perturbation within eps can change: its logits are the
-    network's (scaled to ~0) plus a margin on the label of the nearest reference image. Attacks
-    see the network's true cost and gradients but never succeed, so each runs its whole budget
-    on every point: evaluation cost per point as if the model were robust everywhere."""
-
-    def __init__(self, net: nn.Module, images: Tensor, labels: Tensor, num_classes: int) -> None:
-        super().__init__()
-        self.net, self.num_classes = net, num_classes
-        self.register_buffer("images", images.flatten(1))
-        self.register_buffer("labels", labels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        nearest = torch.cdist(x.flatten(1).float(), self.images).argmin(dim=1)
-        margin = nn.functional.one_hot(self.labels[nearest], self.num_classes).to(x.dtype)
-        return 1e-3 * self.net(x) + 10.0 * margin
 
 
 @contextlib.contextmanager
@@ -125,36 +128,29 @@ def _eager_compile(enabled: bool) -> Iterator[None]:
         torch.compile = original  # type: ignore
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def protocol_for(preset: str, size: Size, model: str = "preact_resnet18",
                  **changes: Any) -> Protocol:
-    """cifar10 `preset`'s protocol at this check's size (tiny: one attack step, 2-iteration
-    APGD-CE + APGD-T)."""
-    p = replace(get_protocol("cifar10", preset), model=model, batch_size=size.batch,
-                val_per_class=size.per_class, test_per_class=size.per_class,
-                aa_per_class=size.per_class, eval_batch_size=max(size.batch, 8) * 2)
+    """cifar10 `preset`'s protocol with this check's points per class; tiny: batch 4, 3 training
+    attack steps (HAM's early check needs them), 1 validation/evaluation step, 2-iteration
+    APGD-CE + APGD-T."""
+    p = replace(get_protocol("cifar10", preset), model=model, val_per_class=size.per_class,
+                test_per_class=size.per_class, aa_per_class=size.per_class)
     if size.tiny:
-        p = replace(p, train_steps=1, val_steps=1, eval_pgd_steps=1, eval_cw_steps=1,
-                    aa_version="custom", aa_attacks=("apgd-ce", "apgd-t"), aa_iters=2,
-                    aa_targets=2)
+        p = replace(p, batch_size=4, eval_batch_size=16, train_steps=3, val_steps=1,
+                    eval_pgd_steps=1, eval_cw_steps=1, aa_version="custom",
+                    aa_attacks=("apgd-ce", "apgd-t"), aa_iters=2, aa_targets=2)
     return replace(p, **changes)
 
 
-def _trainer(p: Protocol, splits: Splits, root: Path, device: torch.device) -> Trainer:
-    return Trainer(method=make_method("pgd_at", p), protocol=p, splits=splits,
-                   paths=RunPaths(root), seed=0, device=device, show_progress=False)
-
-
-def _random_splits(p: Protocol, n_train: int) -> Splits:
-    return train_subset(synthetic_splits("cifar10", replace(p, train_per_class=None)), n_train)
+def random_splits(p: Protocol, n_train: int) -> Splits:
+    """Random CIFAR-shaped images: `n_train` shuffled training images, the protocol's others."""
+    per_class = math.ceil(n_train / 10)
+    return train_subset(synthetic_splits("cifar10", replace(p, train_per_class=per_class)),
+                        n_train)
 
 
 def timed_epoch(trainer: Trainer, epoch: int) -> tuple[float, float, int]:
-    """(seconds, peak MiB, updates) of one training epoch of `trainer`."""
+    """(seconds, peak MiB, updates) of training epoch `epoch` of `trainer`."""
     fwd, ctx, counter = trainer.epoch_context()
     try:
         steps = trainer.train_steps(epoch, fwd, ctx, counter)
@@ -165,47 +161,73 @@ def timed_epoch(trainer: Trainer, epoch: int) -> tuple[float, float, int]:
     return steps.seconds, steps.peak_memory_mb, steps.updates
 
 
-def train_throughput(model: str, label: str, size: Size, device: torch.device, root: Path
-                     ) -> Callable[[Check], None]:
+def _throughput(check: Check, trainer: Trainer, first_epoch: int) -> None:
+    """A warm-up epoch (compilation happens there), then a timed one."""
+    t0 = time.perf_counter()
+    timed_epoch(trainer, first_epoch)
+    check.numbers["warmup_seconds"] = time.perf_counter() - t0
+    seconds, peak, updates = timed_epoch(trainer, first_epoch + 1)
+    n = len(trainer.splits.train_y)
+    check.numbers.update(images_per_second=n / seconds, peak_memory_mb=peak, images=n,
+                         updates=updates)
+
+
+def variant_throughput(model: str, variant: str, size: Size, device: torch.device, root: Path
+                       ) -> Callable[[Check], None]:
     def work(check: Check) -> None:
-        p = protocol_for("quick", size, model, **VARIANTS[label])
-        splits = _random_splits(p, size.train_images[model])
-        trainer = _trainer(p, splits, root / f"{model}-{label}", device)
-        t0 = time.perf_counter()
-        timed_epoch(trainer, 0)  # warm-up (and compilation)
-        check.numbers["warmup_seconds"] = time.perf_counter() - t0
-        seconds, peak, updates = timed_epoch(trainer, 1)
-        check.numbers.update(images_per_second=len(splits.train_y) / seconds,
-                             peak_memory_mb=peak, images=len(splits.train_y), updates=updates)
+        """PGD-AT of `model` with the variant's speed flags."""
+        p = protocol_for("quick", size, model, **VARIANTS[variant])
+        splits = random_splits(p, size.train_images[model])
+        _throughput(check, timing_trainer("pgd_at", p, splits, device, root / variant), 0)
+    return work
+
+
+def method_throughput(method: str, size: Size, device: torch.device, root: Path
+                      ) -> Callable[[Check], None]:
+    def work(check: Check) -> None:
+        """`method` on preact_resnet18 at the preset's settings, at its own first epochs."""
+        p = protocol_for("quick", size)
+        splits = random_splits(p, size.train_images["preact_resnet18"])
+        trainer = timing_trainer(method, p, splits, device, root)
+        _throughput(check, trainer, trainer.method.begin(p))
     return work
 
 
 def harness_vs_bare(size: Size, device: torch.device, root: Path) -> Callable[[Check], None]:
     def work(check: Check) -> None:
-        p = protocol_for("quick", size, channels_last=False)
-        splits = _random_splits(p, size.train_images["preact_resnet18"])
-        times: dict[str, float] = {}
-        for label in ("harness", "bare", "harness", "bare"):  # the second round counts
-            trainer = _trainer(p, splits, root / "ratio", device)
-            if label == "harness":
-                times[label] = timed_epoch(trainer, 0)[0]
-                continue
+        """Interleaved rounds of a PGD-AT epoch through `Trainer` and through a bare loop on the
+        same batches; the median per-round ratio (round 0 warms up and is dropped)."""
+        p = protocol_for("quick", size)
+        splits = random_splits(p, size.train_images["preact_resnet18"])
+        timer = Timer(device)
+        for r in range(BARE_ROUNDS + 1):
+            if r == 1:
+                timer.clear()
+            trainer = timing_trainer("pgd_at", p, splits, device, root)
+            fwd, ctx, counter = trainer.epoch_context()
+            timer.time("harness", lambda t=trainer, f=fwd, c=ctx, k=counter:
+                       t.train_steps(0, f, c, k))
+            counter.detach()
+            model = in_memory_format(build_model(p.model, 10, splits.info.shape).to(device),
+                                     p.channels_last)
+            opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum,
+                                  weight_decay=p.weight_decay)
             loader = TensorLoader(splits.train_x, splits.train_y, p.batch_size, device=device,
                                   shuffle=True, seed=0,
                                   augment_with=(splits.info.crop_padding, splits.info.flip))
-            _sync(device)
-            t0 = time.perf_counter()
-            bare_epoch(trainer.model, trainer.optimizer, loader, p)
-            _sync(device)
-            times[label] = time.perf_counter() - t0
-        check.numbers.update(harness_seconds=times["harness"], bare_seconds=times["bare"],
-                             ratio=times["harness"] / times["bare"])
+            timer.time("bare", lambda m=model, o=opt, ld=loader:
+                       bare_epoch(m, o, ld, p, channels_last=p.channels_last))
+        check.numbers.update(ratio=timer.ratio("harness", "bare"),
+                             goal=GOALS["harness_vs_bare"], rounds=BARE_ROUNDS,
+                             harness_seconds=timer.median("harness"),
+                             bare_seconds=timer.median("bare"))
     return work
 
 
 def evaluate_check(preset: str, size: Size, device: torch.device, root: Path
                    ) -> Callable[[Check], None]:
     def work(check: Check) -> None:
+        """The evaluator with `preset`'s attacks on a model no perturbation can fool."""
         p = protocol_for(preset, size)
         splits = synthetic_splits("cifar10", p)
         net = build_model(p.model, 10, splits.info.shape)
@@ -225,36 +247,77 @@ def evaluate_check(preset: str, size: Size, device: torch.device, root: Path
     return work
 
 
+class _Killed(Exception):
+    pass
+
+
 def resume_check(size: Size, device: torch.device, root: Path) -> Callable[[Check], None]:
     def work(check: Check) -> None:
+        """A 2-epoch run killed after epoch 1 resumes: epoch 1's log line (with its timing)
+        survives, one more epoch is trained; on a CPU the weights equal a run never killed."""
         p = protocol_for("quick", size, epochs=2)
-        splits = _random_splits(p, size.train_images["preact_resnet18"])
-        first = _trainer(replace(p, epochs=1), splits, root / "resume", device).run()
-        summary = _trainer(p, splits, root / "resume", device).run()  # from ckpt_last.pt
-        if (first.epochs, summary.epochs) != (1, 2):
-            raise RuntimeError(f"killed after {first.epochs} epoch(s) and resumed, the run "
-                               f"trained {summary.epochs} epochs, not 2")
-        check.numbers.update(epochs=summary.epochs)
+        splits = random_splits(p, size.train_images["preact_resnet18"])
+        logged: list[str] = []
+
+        def kill(line: Any) -> None:
+            logged.append(json.dumps(line.as_dict()))
+            raise _Killed
+
+        with contextlib.suppress(_Killed):
+            timing_trainer("pgd_at", p, splits, device, root / "killed", after_epoch=kill).run()
+        if len(logged) != 1:
+            raise RuntimeError("the run was not killed after its first epoch")
+        resumed = timing_trainer("pgd_at", p, splits, device, root / "killed")
+        summary = resumed.run()
+        lines = [json.dumps(r) for r in read_jsonl(resumed.paths.log)]
+        if summary.epochs != 2 or len(lines) != 2 or lines[0] != logged[0]:
+            raise RuntimeError(f"the resumed run trained {summary.epochs} epochs with "
+                               f"{len(lines)} log lines; its first line "
+                               f"{'survived' if lines[:1] == logged else 'was redone'}")
+        straight = timing_trainer("pgd_at", p, splits, device, root / "straight")
+        straight.run()
+        diff = max(float((a - b).abs().max()) for a, b in zip(
+            resumed.model.state_dict().values(), straight.model.state_dict().values(),
+            strict=True) if a.is_floating_point())
+        if device.type == "cpu" and diff != 0:
+            raise RuntimeError(f"resumed weights differ from an uninterrupted run by {diff:g}")
+        check.numbers.update(epochs=summary.epochs, max_weight_difference=diff)
     return work
 
 
-def real_data_check(size: Size, device: torch.device, root: Path, data_dir: Path
-                    ) -> Callable[[Check], None]:
+def real_data_check(size: Size, device: torch.device, root: Path, data_dir: Path,
+                    required: bool) -> Callable[[Check], None]:
     def work(check: Check) -> None:
+        """One PGD-AT epoch on real CIFAR-10 images from disk (skipped when absent, unless the
+        user pointed --data-dir at it)."""
         try:
             DATASETS.get("cifar10").check(data_dir)
-        except UserError:
+        except UserError as err:
+            if required:
+                raise
             raise Skipped(f"no CIFAR-10 in {data_dir} (optional: pass --data-dir to also "
-                          f"train on the real images)") from None
+                          f"train on the real images)") from err
         p = protocol_for("quick", size)
         splits = load_splits("cifar10", seed=0, val_per_class=p.val_per_class,
                              data_dir=data_dir)
         splits = train_subset(splits, size.train_images["preact_resnet18"])
-        seconds, peak, updates = timed_epoch(_trainer(p, splits, root / "real", device), 0)
+        seconds, peak, updates = timed_epoch(timing_trainer("pgd_at", p, splits, device, root),
+                                             0)
         check.numbers.update(data_dir=str(data_dir), images=len(splits.train_y),
                              images_per_second=len(splits.train_y) / seconds,
                              peak_memory_mb=peak, updates=updates)
     return work
+
+
+def bench_runs(p: Protocol) -> list[str]:
+    """The runs of `make bench`: the core methods and, transitively, their warm-start bases."""
+    registry = load_methods()
+    runs = [n for n in registry.names() if registry.get(n).core]
+    for name in runs:  # grows while it is read: bases of bases
+        warm = make_method(name, p).warm_start(p)
+        if warm is not None and warm[0] not in runs:
+            runs.append(warm[0])
+    return runs
 
 
 def _run(name: str, checks: list[Check], work: Callable[[Check], None]) -> None:
@@ -272,56 +335,58 @@ def _run(name: str, checks: list[Check], work: Callable[[Check], None]) -> None:
     checks.append(check)
 
 
-def run_checks(size: Size, device: torch.device, data_dir: Path) -> list[Check]:
+def run_checks(size: Size, device: torch.device, data_dir: Path, data_required: bool
+               ) -> list[Check]:
     checks: list[Check] = []
     with tempfile.TemporaryDirectory() as tmp, _eager_compile(size.tiny):
         root = Path(tmp)
-        for model in MODELS:
-            for label in VARIANTS:
-                _run(f"train {model} {label}", checks,
-                     train_throughput(model, label, size, device, root))
-        _run("trainer vs bare loop", checks, harness_vs_bare(size, device, root))
+        for model in CHECKED_MODELS:
+            for variant in VARIANTS:
+                _run(train_name(model, variant), checks,
+                     variant_throughput(model, variant, size, device, root / model))
+        for method in bench_runs(get_protocol("cifar10", "quick")):
+            _run(method_name(method), checks, method_throughput(method, size, device,
+                                                                root / "methods"))
+        _run("trainer vs bare loop", checks, harness_vs_bare(size, device, root / "ratio"))
         for preset in PRESETS:
-            _run(f"evaluate {preset} settings", checks,
-                 evaluate_check(preset, size, device, root))
+            _run(eval_name(preset), checks, evaluate_check(preset, size, device, root))
         _run("kill and resume", checks, resume_check(size, device, root))
-        _run("real cifar10", checks, real_data_check(size, device, root, data_dir))
+        _run("real cifar10", checks, real_data_check(size, device, root / "real", data_dir,
+                                                     data_required))
     return checks
 
 
 def projections(checks: list[Check]) -> dict[str, Any]:
-    """Hours of `make bench DATASET=cifar10` (core methods, one seed) per preset, from the
-    measured training throughput and evaluation seconds per point. Evaluation costs are upper
-    bounds (every point robust through every attack)."""
-    by_name = {c.name: c for c in checks if c.status == "passed"}
-    if PROJECTED_FROM not in by_name:
-        return {}
-    images_per_second = by_name[PROJECTED_FROM].numbers["images_per_second"]
-    registry = load_methods()
-    checkpoints = 2 * sum(1 for n in registry.names() if registry.get(n).core)  # best, last
+    """Hours of `make bench DATASET=cifar10` (core methods, one seed) per preset: training
+    from each run's measured images/s x its epochs; validation (PGD-`val_steps` after every
+    epoch) and evaluation (best and last checkpoint of every run) from the measured seconds per
+    point, which are upper bounds (every point robust through every attack)."""
+    passed = {c.name: c.numbers for c in checks if c.status == "passed"}
     out: dict[str, Any] = {}
     for preset in PRESETS:
-        ev = by_name.get(f"evaluate {preset} settings")
-        if ev is None:
-            continue
         p = get_protocol("cifar10", preset)
-        per_point = ev.numbers
-        train_images = 10 * (p.train_per_class or 5000 - p.val_per_class)
-        runs = CORE_TRAINING_FACTOR[preset]
-        training = train_images * p.epochs * runs / images_per_second
-        # validation: PGD-`val_steps` on the validation split after every epoch
-        pgd_step = per_point["pgd20_seconds_per_point"] / per_point["pgd_steps"]
-        validation = 10 * p.val_per_class * p.epochs * runs * p.val_steps * pgd_step
-        test_points = 10 * (p.test_per_class or 1000)
-        aa_points = 10 * (p.aa_per_class or p.test_per_class or 1000)
-        evaluation = checkpoints * (
-            test_points * sum(per_point[f"{a}_seconds_per_point"] for a in ATTACKS
-                              if a != "autoattack")
-            + aa_points * per_point["autoattack_seconds_per_point"])
-        out[preset] = {"training_hours": training / 3600, "validation_hours": validation / 3600,
+        runs = bench_runs(p)
+        ev = passed.get(eval_name(preset))
+        if ev is None or any(method_name(m) not in passed for m in runs):
+            continue  # a step it needs failed: no projection rather than a wrong one
+        train_images = p.train_per_class * 10 if p.train_per_class else \
+            CIFAR10_IMAGES["train"] - 10 * p.val_per_class
+        epochs = {m: make_method(m, p).end_epoch(p) - make_method(m, p).begin(p) for m in runs}
+        training = sum(epochs[m] * train_images
+                       / passed[method_name(m)]["images_per_second"] for m in runs)
+        pgd_step = ev["pgd20_seconds_per_point"] / ev["pgd_steps"]
+        validation = sum(epochs.values()) * 10 * p.val_per_class * p.val_steps * pgd_step
+        test_points = 10 * p.test_per_class if p.test_per_class else CIFAR10_IMAGES["test"]
+        aa_points = 10 * p.aa_per_class if p.aa_per_class else test_points
+        per_checkpoint = (test_points * sum(ev[f"{a}_seconds_per_point"] for a in ATTACKS
+                                            if a != "autoattack")
+                          + aa_points * ev["autoattack_seconds_per_point"])
+        evaluation = 2 * len(runs) * per_checkpoint
+        out[preset] = {"runs": runs, "epochs": epochs, "training_hours": training / 3600,
+                       "validation_hours_at_most": validation / 3600,
                        "evaluation_hours_at_most": evaluation / 3600,
                        "total_hours_at_most": (training + validation + evaluation) / 3600,
-                       "checkpoints": checkpoints, "autoattack": per_point["autoattack"]}
+                       "autoattack": ev["autoattack"]}
     return out
 
 
@@ -338,8 +403,8 @@ def print_table(report: dict[str, Any]) -> None:
     caveat = "(--tiny: meaningless) " if report["tiny"] else ""
     for preset, proj in report["projections"].items():
         print(f"{caveat}projected cifar10 {preset} (make bench, core methods, one seed): "
-              f"training {proj['training_hours']:.1f} h + validation "
-              f"{proj['validation_hours']:.1f} h + evaluation <= "
+              f"training {proj['training_hours']:.1f} h + validation <= "
+              f"{proj['validation_hours_at_most']:.1f} h + evaluation <= "
               f"{proj['evaluation_hours_at_most']:.1f} h")
 
 
@@ -349,10 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cuda, cuda:N, cpu, mps (default: auto)")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (CPU, tests)")
     parser.add_argument("--data-dir", default=None,
-                        help="where to look for CIFAR-10 (default: $FAIRBENCH_DATA or data/)")
-    parser.add_argument("--out", default="results/gpucheck.json")
+                        help="where CIFAR-10 is (default: $FAIRBENCH_DATA or data/, optional)")
+    parser.add_argument("--out", default=None, help="default: results/gpucheck.json "
+                        "(--tiny: results/gpucheck-tiny.json)")
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.out or f"results/gpucheck{'-tiny' if args.tiny else ''}.json")
     try:
         device = resolve_device(args.device)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -365,9 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         print('error: no GPU here; the full-size check on a CPU takes hours: add --tiny (make '
               'gpu-check ARGS="--tiny --device cpu"), or --device cpu to insist')
         return 2
-    size = TINY if args.tiny else FULL
     t0 = time.perf_counter()
-    checks = run_checks(size, device, Path(args.data_dir or default_data_dir()))
+    checks = run_checks(TINY if args.tiny else FULL, device,
+                        Path(args.data_dir or default_data_dir()), args.data_dir is not None)
     failed = [c.name for c in checks if c.status == "failed"]
     report = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": machine(device), "tiny": args.tiny,

@@ -104,6 +104,12 @@ def train_subset(splits: Splits, n: int, seed: int = 0) -> Splits:
     return replace(splits, train_x=splits.train_x[keep], train_y=splits.train_y[keep])
 
 
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (a GPU runs asynchronously): timing needs it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class Timer:
     """Interleaved rounds: every variant once per round; medians of per-round ratios."""
 
@@ -113,18 +119,14 @@ class Timer:
         self.peak: dict[str, float] = {}
 
     def time(self, label: str, work: Callable[[], Any]) -> Any:
-        self._sync()
+        sync(self.device)
         reset_peak(self.device)
         t0 = time.perf_counter()
         out = work()
-        self._sync()
+        sync(self.device)
         self.seconds.setdefault(label, []).append(time.perf_counter() - t0)
         self.peak[label] = max(self.peak.get(label, 0.0), peak_mb(self.device))
         return out
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
 
     def clear(self) -> None:
         self.seconds.clear()
@@ -153,12 +155,16 @@ BARE_VARIANTS: dict[str, dict[str, bool]] = {
 }
 
 
-def _trainer(method: str, protocol: Protocol, splits: Splits, device: torch.device,
-             start: dict[str, torch.Tensor], root: Path) -> Trainer:
+def timing_trainer(method: str, protocol: Protocol, splits: Splits, device: torch.device,
+                   root: Path, start: dict[str, torch.Tensor] | None = None,
+                   **options: Any) -> Trainer:
+    """A quiet Trainer of `method` in `root/<method>` (seed 0), from `start` weights if given;
+    `options` go to Trainer (e.g. after_epoch)."""
     trainer = Trainer(method=make_method(method, protocol), protocol=protocol, splits=splits,
                       paths=RunPaths(root / method), seed=0, device=device,
-                      show_progress=False)
-    trainer.model.load_state_dict(start)
+                      show_progress=False, **options)
+    if start is not None:
+        trainer.model.load_state_dict(start)
     return trainer
 
 
@@ -175,7 +181,7 @@ def measure_training(protocol: Protocol, splits: Splits, device: torch.device,
             timer.clear()
         for label, spec in TRAIN_VARIANTS.items():
             p = replace(protocol, **spec.get("overrides", {}))
-            trainer = _trainer(spec["method"], p, splits, device, start, root)
+            trainer = timing_trainer(spec["method"], p, splits, device, root, start)
             model, ctx, counter = trainer.epoch_context()
             steps = timer.time(label, lambda t=trainer, m=model, c=ctx, k=counter, e=r:
                                t.train_steps(e, m, c, k))
@@ -216,7 +222,7 @@ def accuracy_of_speed_paths(protocol: Protocol, splits: Splits, device: torch.de
     out = {}
     for label in ("harness", "harness+contiguous", "harness+bf16"):
         p = replace(protocol, **TRAIN_VARIANTS[label].get("overrides", {}))
-        trainer = _trainer("pgd_at", p, splits, device, start, root / label)
+        trainer = timing_trainer("pgd_at", p, splits, device, root / label, start)
         model, ctx, counter = trainer.epoch_context()
         for epoch in range(epochs):
             trainer.train_steps(epoch, model, ctx, counter)
@@ -261,9 +267,9 @@ def start_weights(protocol: Protocol, splits: Splits, device: torch.device, init
     timed subset (so HAM has easy examples to drop)."""
     if init is not None:
         return load_state(init)["model"], str(init)
-    trainer = _trainer("pgd_at", protocol, splits, device,
-                       build_model(protocol.model, splits.info.num_classes,
-                                   splits.info.shape).state_dict(), root)
+    trainer = timing_trainer("pgd_at", protocol, splits, device, root,
+                             build_model(protocol.model, splits.info.num_classes,
+                                         splits.info.shape).state_dict())
     model, ctx, counter = trainer.epoch_context()
     for epoch in range(warmup_epochs):
         trainer.train_steps(epoch, model, ctx, counter)
@@ -285,7 +291,10 @@ def machine(device: torch.device) -> dict[str, Any]:
             "cores": os.cpu_count(), "threads": torch.get_num_threads(),
             "torch": torch.__version__, "device": str(device),
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-            "cuda": torch.version.cuda if device.type == "cuda" else None}
+            "cuda": torch.version.cuda if device.type == "cuda" else None,
+            # pre-Ampere GPUs emulate bf16: its timings are then not native bf16's
+            "bf16_native": torch.cuda.is_bf16_supported(including_emulation=False)
+            if device.type == "cuda" else None}
 
 
 def workload(args: argparse.Namespace, device: torch.device) -> tuple[str, str, bool]:

@@ -35,15 +35,15 @@ def write_cifar10(root: Path, train_per_class: int = 10, test_per_class: int = 3
     start = 0
     for i, part in enumerate(np.array_split(labels, 5), 1):
         dump_pickle({"batch_label": f"training batch {i} of 5", "labels": part.tolist(),
-               "data": _cifar_rows(part, start),
-               "filenames": [f"img{start + j}.png" for j in range(len(part))]},
-              folder / f"data_batch_{i}")
+                    "data": _cifar_rows(part, start),
+                    "filenames": [f"img{start + j}.png" for j in range(len(part))]},
+                    folder / f"data_batch_{i}")
         start += len(part)
     test = np.tile(np.arange(10), test_per_class)
     dump_pickle({"batch_label": "testing batch 1 of 1", "labels": test.tolist(),
-           "data": _cifar_rows(test, 200), "filenames": []}, folder / "test_batch")
+                "data": _cifar_rows(test, 200), "filenames": []}, folder / "test_batch")
     dump_pickle({"label_names": list(CIFAR10_CLASSES), "num_cases_per_batch": 10, "num_vis": 3072},
-          folder / "batches.meta")
+                folder / "batches.meta")
     return root
 
 
@@ -53,10 +53,10 @@ def write_cifar100(root: Path, train_per_class: int = 3, test_per_class: int = 2
     for name, per in (("train", train_per_class), ("test", test_per_class)):
         fine = np.tile(np.arange(100), per)
         dump_pickle({"filenames": [], "batch_label": name, "fine_labels": fine.tolist(),
-               "coarse_labels": (fine // 5).tolist(), "data": _cifar_rows(fine, 0)},
-              folder / name, pickle.HIGHEST_PROTOCOL)
+                    "coarse_labels": (fine // 5).tolist(), "data": _cifar_rows(fine, 0)},
+                    folder / name, pickle.HIGHEST_PROTOCOL)
     dump_pickle({"fine_label_names": list(CIFAR100_CLASSES),
-           "coarse_label_names": [f"super{i}" for i in range(20)]}, folder / "meta", 4)
+                "coarse_label_names": [f"super{i}" for i in range(20)]}, folder / "meta", 4)
     return root
 
 

@@ -1,6 +1,6 @@
 """`make gpu-check ARGS="--tiny --device cpu"`: every step of the GPU check runs at a tiny size
-and passes (the real-data step on CIFAR-10 files in the real format); its JSON holds the numbers
-and projections; a broken step fails the check and its exit code."""
+and passes (the real-data step on CIFAR-10 files in the real format); a broken evaluation or
+resume path fails its step; the projections by hand; the JSON and the exit code."""
 
 from __future__ import annotations
 
@@ -13,16 +13,26 @@ from fake_datasets import write_cifar10
 
 from benchmark import gpucheck
 from benchmark.gpucheck import (
-    MODELS,
+    CHECKED_MODELS,
     PRESETS,
     TINY,
     VARIANTS,
     Check,
-    RobustOracle,
+    bench_runs,
+    eval_name,
     evaluate_check,
     main,
+    method_name,
+    projections,
     real_data_check,
+    resume_check,
+    train_name,
 )
+from benchmark.oracle import RobustOracle
+from benchmark.protocols import get_protocol
+from benchmark.train import Trainer
+
+CPU = torch.device("cpu")
 
 
 def test_tiny_gpu_check_passes_on_cpu(tmp_path: Path, capsys) -> None:
@@ -30,20 +40,21 @@ def test_tiny_gpu_check_passes_on_cpu(tmp_path: Path, capsys) -> None:
     data = write_cifar10(tmp_path / "data", train_per_class=12)
     assert main(["--tiny", "--device", "cpu", "--data-dir", str(data), "--out", str(out)]) == 0
     report = json.loads(out.read_text())
+    runs = bench_runs(get_protocol("cifar10", "quick"))
+    assert {"pgd_at", "trades", "ham"} <= set(runs)
     names = [c["name"] for c in report["checks"]]
-    assert names == [f"train {m} {v}" for m in MODELS for v in VARIANTS] + [
-        "trainer vs bare loop", "evaluate quick settings", "evaluate full settings",
-        "kill and resume", "real cifar10"]
+    assert names == [train_name(m, v) for m in CHECKED_MODELS for v in VARIANTS] + [
+        method_name(m) for m in runs] + ["trainer vs bare loop"] + [
+        eval_name(p) for p in PRESETS] + ["kill and resume", "real cifar10"]
     assert report["passed"] and {c["status"] for c in report["checks"]} == {"passed"}
     numbers = {c["name"]: c["numbers"] for c in report["checks"]}
-    assert numbers["train wrn_34_10 bf16"]["images_per_second"] > 0
-    assert numbers["train preact_resnet18 compile"]["updates"] == 2  # 8 images, batch 4
+    assert numbers[train_name("wrn_34_10", "bf16")]["images_per_second"] > 0
+    assert numbers[train_name("preact_resnet18", "compile")]["updates"] == 2  # 8 images / 4
     assert numbers["trainer vs bare loop"]["ratio"] > 0
-    assert numbers["evaluate full settings"]["points"] == 10
+    assert numbers[eval_name("full")]["points"] == 10
+    assert numbers["kill and resume"]["max_weight_difference"] == 0      # exact on a CPU
     assert numbers["real cifar10"]["images"] == TINY.train_images["preact_resnet18"]
     assert set(report["projections"]) == set(PRESETS)
-    assert all(p["total_hours_at_most"] > p["training_hours"] > 0
-               for p in report["projections"].values())
     assert report["machine"]["device"] == "cpu" and report["tiny"] is True
     printed = capsys.readouterr().out
     assert "gpu-check passed in" in printed and "projected cifar10 full" in printed
@@ -60,20 +71,65 @@ def test_oracle_cannot_be_fooled_but_costs_real_passes() -> None:
     assert x.grad is not None and x.grad.abs().sum() > 0  # gradients reach the input
 
 
-def test_an_attack_that_fools_the_oracle_fails_the_step(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(RobustOracle, "forward", lambda self, x: self.net(x))  # any model
-    check = Check("evaluate quick settings")
-    with pytest.raises(RuntimeError, match="changed predictions"):
-        evaluate_check("quick", TINY, torch.device("cpu"), tmp_path)(check)
+def test_an_attack_that_fools_the_model_fails_the_step(tmp_path: Path, monkeypatch) -> None:
+    # right only on the exact clean images: clean accuracy stays 100 %, every attack fools it
+    def exact_only(self, x):
+        d = torch.cdist(x.detach().flatten(1).float(), self.images).min(dim=1)
+        right = torch.nn.functional.one_hot(self.labels[d.indices], self.num_classes)
+        wrong = torch.nn.functional.one_hot((self.labels[d.indices] + 1) % self.num_classes,
+                                            self.num_classes)
+        return 1e-3 * self.net(x) + 10.0 * torch.where(d.values[:, None] < 1e-6, right, wrong)
+
+    monkeypatch.setattr(RobustOracle, "forward", exact_only)
+    with pytest.raises(RuntimeError, match=r"^pgd20, cw, autoattack changed predictions"):
+        evaluate_check("quick", TINY, CPU, tmp_path)(Check("x"))
 
 
-def test_no_cifar_on_disk_is_a_skip_not_a_failure(tmp_path: Path) -> None:
+def test_a_resume_that_restarts_fails_the_step(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(Trainer, "_own_checkpoints", lambda self: [])  # ignores its checkpoint
+    with pytest.raises(RuntimeError, match="was redone"):
+        resume_check(TINY, CPU, tmp_path)(Check("kill and resume"))
+
+
+def test_cifar_missing_is_a_skip_unless_asked_for(tmp_path: Path) -> None:
     with pytest.raises(gpucheck.Skipped, match="--data-dir"):
-        real_data_check(TINY, torch.device("cpu"), tmp_path, tmp_path / "empty")(Check("x"))
+        real_data_check(TINY, CPU, tmp_path, tmp_path / "empty", False)(Check("x"))
+    with pytest.raises(Exception, match="cifar10 data not found"):
+        real_data_check(TINY, CPU, tmp_path, tmp_path / "empty", True)(Check("x"))
+
+
+def test_projection_by_hand() -> None:
+    # every run at 100 images/s; PGD 0.001 s per point and step, clean 0.001, CW 0.03 and
+    # AutoAttack 0.5 s per point
+    per_point = {"pgd_steps": 20, "clean_seconds_per_point": 0.001,
+                 "pgd20_seconds_per_point": 0.02, "cw_seconds_per_point": 0.03,
+                 "autoattack_seconds_per_point": 0.5, "autoattack": "x"}
+    runs = bench_runs(get_protocol("cifar10", "quick"))
+    checks = [Check(method_name(m), "passed", numbers={"images_per_second": 100.0})
+              for m in runs] + [Check(eval_name(p), "passed", numbers=per_point)
+                                for p in PRESETS]
+    quick = projections(checks)["quick"]
+    # cifar10 quick: 8000 training images; epochs pgd_at 20 + trades 20 + ham 12 (from 8) +
+    # trades_dafa 8 (from 12) + faal 2 = 62; 100 validation points per class, PGD-10
+    assert quick["epochs"] == {"faal": 2, "ham": 12, "pgd_at": 20, "trades": 20,
+                               "trades_dafa": 8}
+    assert quick["training_hours"] == pytest.approx(62 * 8000 / 100 / 3600)
+    assert quick["validation_hours_at_most"] == pytest.approx(62 * 1000 * 10 * 0.001 / 3600)
+    # 5 runs x (best, last); 1000 test points (clean+PGD+CW), 300 AutoAttack points
+    assert quick["evaluation_hours_at_most"] == pytest.approx(
+        10 * (1000 * 0.051 + 300 * 0.5) / 3600)
+    full = projections(checks)["full"]
+    # full: 50000 - 3000 validation = 47000 training images, 10000 test and AutoAttack points
+    assert full["training_hours"] == pytest.approx(
+        sum(full["epochs"].values()) * 47000 / 100 / 3600)
+    assert full["evaluation_hours_at_most"] == pytest.approx(
+        10 * (10000 * 0.051 + 10000 * 0.5) / 3600)
+    failed = [c if c.name != method_name("ham") else Check(c.name, "failed") for c in checks]
+    assert projections(failed) == {}       # a missing measurement: no projection at all
 
 
 def test_a_failed_step_fails_the_run(tmp_path: Path, monkeypatch, capsys) -> None:
-    def broken(size, device, data_dir):
+    def broken(size, device, data_dir, required):
         return [Check("kill and resume", "failed", 1.0, {}, "RuntimeError: boom"),
                 Check("real cifar10", "skipped", 0.0, {}, "no CIFAR-10")]
 

@@ -193,6 +193,7 @@ def _pad_single_epoch(ax: Any, epochs: pd.Series) -> None:
         ax.set_xlim(e - 1, e + 1)
 
 
+@styled
 def curves_figure(history: pd.DataFrame, title: str, colors: dict[str, Any] | None = None,
                   bands: pd.DataFrame | None = None) -> Figure:
     """Validation robust accuracy per epoch (average and worst class), one line per method
