@@ -45,7 +45,8 @@ test: install data
 perf: install data
 	$(BIN)/python -m benchmark.perf $(ARGS)
 
-# about ten minutes on one GPU (estimated): the CIFAR path checked and measured -> results/gpucheck.json
+# ~10-15 min on one GPU (estimated, docs/speed.md): the CIFAR path checked and measured
+# -> results/gpucheck.json
 # (ARGS="--tiny --device cpu": the same steps at a tiny size, ~30 s on a CPU; CI runs it)
 gpu-check: install
 	$(BIN)/python -m benchmark.gpucheck $(ARGS)

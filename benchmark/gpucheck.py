@@ -1,4 +1,4 @@
-"""`make gpu-check`: a few minutes on one GPU that prove the CIFAR path and measure it.
+"""`make gpu-check`: minutes on one GPU that prove the CIFAR path and measure it.
 
     python -m benchmark.gpucheck [--device cuda:N] [--tiny] [--data-dir DIR] [--out FILE]
 
@@ -40,17 +40,18 @@ from typing import Any
 
 import torch
 
-from benchmark.datasets import DATASETS, TensorLoader, load_splits, to_float
+from benchmark.datasets import DATASETS, load_splits, to_float
 from benchmark.datasets.base import Splits, default_data_dir
-from benchmark.errors import UserError
+from benchmark.errors import RunFailed, UserError
 from benchmark.evaluate import ATTACKS, EvalSet, Evaluator
 from benchmark.method import load_methods, make_method
-from benchmark.models import build_model, in_memory_format, resolve_device
+from benchmark.models import build_model, resolve_device
 from benchmark.oracle import RobustOracle
 from benchmark.perf import (
     GOALS,
     Timer,
     bare_epoch,
+    bare_setup,
     machine,
     synthetic_splits,
     timing_trainer,
@@ -58,7 +59,8 @@ from benchmark.perf import (
 )
 from benchmark.protocols import Protocol, get_protocol
 from benchmark.records import read_jsonl
-from benchmark.train import Trainer
+from benchmark.schema import EpochLog
+from benchmark.train import EpochSteps, Trainer
 
 CHECKED_MODELS = ("preact_resnet18", "wrn_34_10")
 VARIANTS = {  # label -> the three speed flags (the presets use "channels_last")
@@ -72,15 +74,15 @@ CIFAR10_IMAGES = {"train": 50_000, "test": 10_000}   # the dataset's own split s
 BARE_ROUNDS = 3                                      # timed rounds of trainer vs bare loop
 
 
-def train_name(model: str, variant: str) -> str:
+def variant_check_name(model: str, variant: str) -> str:
     return f"train {model} {variant}"
 
 
-def method_name(method: str) -> str:
+def method_check_name(method: str) -> str:
     return f"train method {method}"
 
 
-def eval_name(preset: str) -> str:
+def eval_check_name(preset: str) -> str:
     return f"evaluate {preset} settings"
 
 
@@ -93,7 +95,7 @@ class Size:
     tiny: bool                       # tiny settings (protocol_for), eager torch.compile
 
 
-FULL = Size(train_images={"preact_resnet18": 128 * 40, "wrn_34_10": 128 * 6}, per_class=10,
+FULL = Size(train_images={"preact_resnet18": 128 * 20, "wrn_34_10": 128 * 4}, per_class=10,
             tiny=False)
 TINY = Size(train_images={"preact_resnet18": 8, "wrn_34_10": 4}, per_class=1, tiny=True)
 
@@ -149,8 +151,8 @@ def random_splits(p: Protocol, n_train: int) -> Splits:
                         n_train)
 
 
-def timed_epoch(trainer: Trainer, epoch: int) -> tuple[float, float, int]:
-    """(seconds, peak MiB, updates) of training epoch `epoch` of `trainer`."""
+def timed_epoch(trainer: Trainer, epoch: int) -> EpochSteps:
+    """Training epoch `epoch` of `trainer` (its seconds, peak memory, updates, method log)."""
     fwd, ctx, counter = trainer.epoch_context()
     try:
         steps = trainer.train_steps(epoch, fwd, ctx, counter)
@@ -158,18 +160,21 @@ def timed_epoch(trainer: Trainer, epoch: int) -> tuple[float, float, int]:
         counter.detach()
     if steps.updates == 0:  # a non-finite loss already raised RunFailed in train_steps
         raise RuntimeError(f"epoch {epoch} made no update")
-    return steps.seconds, steps.peak_memory_mb, steps.updates
+    return steps
 
 
 def _throughput(check: Check, trainer: Trainer, first_epoch: int) -> None:
-    """A warm-up epoch (compilation happens there), then a timed one."""
+    """A warm-up epoch (compilation happens there), then a timed one; the timed epoch's
+    numeric method log too (e.g. the fraction HAM dropped, which sets its cost)."""
     t0 = time.perf_counter()
     timed_epoch(trainer, first_epoch)
     check.numbers["warmup_seconds"] = time.perf_counter() - t0
-    seconds, peak, updates = timed_epoch(trainer, first_epoch + 1)
+    steps = timed_epoch(trainer, first_epoch + 1)
     n = len(trainer.splits.train_y)
-    check.numbers.update(images_per_second=n / seconds, peak_memory_mb=peak, images=n,
-                         updates=updates)
+    check.numbers.update(images_per_second=n / steps.seconds,
+                         peak_memory_mb=steps.peak_memory_mb, images=n, updates=steps.updates,
+                         **{k: v for k, v in steps.method_log.items()
+                            if isinstance(v, int | float) and not isinstance(v, bool)})
 
 
 def variant_throughput(model: str, variant: str, size: Size, device: torch.device, root: Path
@@ -185,11 +190,19 @@ def variant_throughput(model: str, variant: str, size: Size, device: torch.devic
 def method_throughput(method: str, size: Size, device: torch.device, root: Path
                       ) -> Callable[[Check], None]:
     def work(check: Check) -> None:
-        """`method` on preact_resnet18 at the preset's settings, at its own first epochs."""
+        """`method` on preact_resnet18 at the preset's settings, at its own first epochs, from
+        random weights on random labels. A method's own guard that stops it there (e.g. DAFA's
+        class weight <= 0 after a collapsed warm-up) skips the step: random images say nothing
+        about the method."""
         p = protocol_for("quick", size)
         splits = random_splits(p, size.train_images["preact_resnet18"])
         trainer = timing_trainer(method, p, splits, device, root)
-        _throughput(check, trainer, trainer.method.begin(p))
+        try:
+            _throughput(check, trainer, trainer.method.begin(p))
+        except RunFailed as err:
+            if "non-finite" in str(err):
+                raise  # the harness's own check: a real failure
+            raise Skipped(f"{method}'s own check stopped it on random images: {err}") from err
     return work
 
 
@@ -208,13 +221,8 @@ def harness_vs_bare(size: Size, device: torch.device, root: Path) -> Callable[[C
             timer.time("harness", lambda t=trainer, f=fwd, c=ctx, k=counter:
                        t.train_steps(0, f, c, k))
             counter.detach()
-            model = in_memory_format(build_model(p.model, 10, splits.info.shape).to(device),
-                                     p.channels_last)
-            opt = torch.optim.SGD(model.parameters(), lr=p.lr, momentum=p.momentum,
-                                  weight_decay=p.weight_decay)
-            loader = TensorLoader(splits.train_x, splits.train_y, p.batch_size, device=device,
-                                  shuffle=True, seed=0,
-                                  augment_with=(splits.info.crop_padding, splits.info.flip))
+            model, opt, loader = bare_setup(p, splits, device, trainer.model.state_dict(),
+                                            p.channels_last)
             timer.time("bare", lambda m=model, o=opt, ld=loader:
                        bare_epoch(m, o, ld, p, channels_last=p.channels_last))
         check.numbers.update(ratio=timer.ratio("harness", "bare"),
@@ -248,26 +256,32 @@ def evaluate_check(preset: str, size: Size, device: torch.device, root: Path
 
 
 class _Killed(Exception):
-    pass
+    """Raised from `after_epoch` to stop a run as a kill would (checkpoint written)."""
 
 
 def resume_check(size: Size, device: torch.device, root: Path) -> Callable[[Check], None]:
     def work(check: Check) -> None:
-        """A 2-epoch run killed after epoch 1 resumes: epoch 1's log line (with its timing)
-        survives, one more epoch is trained; on a CPU the weights equal a run never killed."""
+        """A 2-epoch run killed after epoch 1 resumes: its weights and optimizer state come back
+        bit for bit, epoch 1's log line (with its timing) survives, one more epoch is trained;
+        on a CPU the final weights equal a run never killed."""
         p = protocol_for("quick", size, epochs=2)
         splits = random_splits(p, size.train_images["preact_resnet18"])
         logged: list[str] = []
 
-        def kill(line: Any) -> None:
+        def kill(line: EpochLog) -> None:
             logged.append(json.dumps(line.as_dict()))
             raise _Killed
 
+        killed = timing_trainer("pgd_at", p, splits, device, root / "killed", after_epoch=kill)
         with contextlib.suppress(_Killed):
-            timing_trainer("pgd_at", p, splits, device, root / "killed", after_epoch=kill).run()
+            killed.run()
         if len(logged) != 1:
             raise RuntimeError("the run was not killed after its first epoch")
         resumed = timing_trainer("pgd_at", p, splits, device, root / "killed")
+        resumed._resume_or_start()  # what run() does first: exact on any device
+        lost = _differences(killed, resumed)
+        if lost:
+            raise RuntimeError(f"resuming did not restore {', '.join(lost)}")
         summary = resumed.run()
         lines = [json.dumps(r) for r in read_jsonl(resumed.paths.log)]
         if summary.epochs != 2 or len(lines) != 2 or lines[0] != logged[0]:
@@ -283,6 +297,20 @@ def resume_check(size: Size, device: torch.device, root: Path) -> Callable[[Chec
             raise RuntimeError(f"resumed weights differ from an uninterrupted run by {diff:g}")
         check.numbers.update(epochs=summary.epochs, max_weight_difference=diff)
     return work
+
+
+def _differences(a: Trainer, b: Trainer) -> list[str]:
+    """Which of the model weights and optimizer state differ between two trainers."""
+    out = []
+    if any(not torch.equal(x, y) for x, y in zip(a.model.state_dict().values(),
+                                                 b.model.state_dict().values(), strict=True)):
+        out.append("the weights")
+    sa, sb = a.optimizer.state_dict()["state"], b.optimizer.state_dict()["state"]
+    if sa.keys() != sb.keys() or any(not torch.equal(sa[k][n], sb[k][n])
+                                     for k in sa for n in sa[k]
+                                     if isinstance(sa[k][n], torch.Tensor)):
+        out.append("the optimizer state")
+    return out
 
 
 def real_data_check(size: Size, device: torch.device, root: Path, data_dir: Path,
@@ -301,11 +329,8 @@ def real_data_check(size: Size, device: torch.device, root: Path, data_dir: Path
         splits = load_splits("cifar10", seed=0, val_per_class=p.val_per_class,
                              data_dir=data_dir)
         splits = train_subset(splits, size.train_images["preact_resnet18"])
-        seconds, peak, updates = timed_epoch(timing_trainer("pgd_at", p, splits, device, root),
-                                             0)
-        check.numbers.update(data_dir=str(data_dir), images=len(splits.train_y),
-                             images_per_second=len(splits.train_y) / seconds,
-                             peak_memory_mb=peak, updates=updates)
+        check.numbers["data_dir"] = str(data_dir)
+        _throughput(check, timing_trainer("pgd_at", p, splits, device, root), 0)
     return work
 
 
@@ -342,14 +367,17 @@ def run_checks(size: Size, device: torch.device, data_dir: Path, data_required: 
         root = Path(tmp)
         for model in CHECKED_MODELS:
             for variant in VARIANTS:
-                _run(train_name(model, variant), checks,
+                _run(variant_check_name(model, variant), checks,
                      variant_throughput(model, variant, size, device, root / model))
-        for method in bench_runs(get_protocol("cifar10", "quick")):
-            _run(method_name(method), checks, method_throughput(method, size, device,
-                                                                root / "methods"))
+        runs: list[str] = []
+        _run("plan make bench", checks, lambda c: runs.extend(bench_runs(
+            get_protocol("cifar10", "quick"))))
+        for method in runs:
+            _run(method_check_name(method), checks,
+                 method_throughput(method, size, device, root / "methods"))
         _run("trainer vs bare loop", checks, harness_vs_bare(size, device, root / "ratio"))
         for preset in PRESETS:
-            _run(eval_name(preset), checks, evaluate_check(preset, size, device, root))
+            _run(eval_check_name(preset), checks, evaluate_check(preset, size, device, root))
         _run("kill and resume", checks, resume_check(size, device, root))
         _run("real cifar10", checks, real_data_check(size, device, root / "real", data_dir,
                                                      data_required))
@@ -365,15 +393,19 @@ def projections(checks: list[Check]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for preset in PRESETS:
         p = get_protocol("cifar10", preset)
-        runs = bench_runs(p)
-        ev = passed.get(eval_name(preset))
-        if ev is None or any(method_name(m) not in passed for m in runs):
+        try:
+            runs = bench_runs(p)
+        except UserError:
+            continue  # reported by the "plan make bench" step
+        ev = passed.get(eval_check_name(preset))
+        if ev is None or any(method_check_name(m) not in passed for m in runs):
             continue  # a step it needs failed: no projection rather than a wrong one
         train_images = p.train_per_class * 10 if p.train_per_class else \
             CIFAR10_IMAGES["train"] - 10 * p.val_per_class
-        epochs = {m: make_method(m, p).end_epoch(p) - make_method(m, p).begin(p) for m in runs}
+        methods = {m: make_method(m, p) for m in runs}
+        epochs = {m: method.end_epoch(p) - method.begin(p) for m, method in methods.items()}
         training = sum(epochs[m] * train_images
-                       / passed[method_name(m)]["images_per_second"] for m in runs)
+                       / passed[method_check_name(m)]["images_per_second"] for m in runs)
         pgd_step = ev["pgd20_seconds_per_point"] / ev["pgd_steps"]
         validation = sum(epochs.values()) * 10 * p.val_per_class * p.val_steps * pgd_step
         test_points = 10 * p.test_per_class if p.test_per_class else CIFAR10_IMAGES["test"]

@@ -168,6 +168,25 @@ def timing_trainer(method: str, protocol: Protocol, splits: Splits, device: torc
     return trainer
 
 
+def bare_setup(protocol: Protocol, splits: Splits, device: torch.device,
+               start: dict[str, torch.Tensor] | None, channels_last: bool
+               ) -> tuple[nn.Module, torch.optim.Optimizer, TensorLoader]:
+    """The bare loop's model (from `start` if given), SGD optimizer and training loader: the
+    protocol's settings and the harness's batches, nothing else."""
+    model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
+    if start is not None:
+        model.load_state_dict(start)
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
+                          weight_decay=protocol.weight_decay)
+    loader = TensorLoader(splits.train_x, splits.train_y, protocol.batch_size, device=device,
+                          shuffle=True, seed=0,
+                          augment_with=(splits.info.crop_padding, splits.info.flip))
+    return model, opt, loader
+
+
 def measure_training(protocol: Protocol, splits: Splits, device: torch.device,
                      start: dict[str, torch.Tensor], rounds: int, root: Path
                      ) -> tuple[Timer, dict[str, Any]]:
@@ -196,16 +215,8 @@ def measure_training(protocol: Protocol, splits: Splits, device: torch.device,
             gc.collect()
         for label, flags in BARE_VARIANTS.items():
             torch.manual_seed(r)
-            model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
-            model.load_state_dict(start)
-            model = model.to(device)
-            if flags.get("channels_last"):
-                model = model.to(memory_format=torch.channels_last)
-            opt = torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
-                                  weight_decay=protocol.weight_decay)
-            loader = TensorLoader(splits.train_x, splits.train_y, protocol.batch_size,
-                                  device=device, shuffle=True, seed=0,
-                                  augment_with=(splits.info.crop_padding, splits.info.flip))
+            model, opt, loader = bare_setup(protocol, splits, device, start,
+                                            flags.get("channels_last", False))
             timer.time(label, lambda m=model, o=opt, ld=loader, f=flags:
                        bare_epoch(m, o, ld, protocol, **f))
             del model, opt, loader
@@ -293,7 +304,7 @@ def machine(device: torch.device) -> dict[str, Any]:
             "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "cuda": torch.version.cuda if device.type == "cuda" else None,
             # pre-Ampere GPUs emulate bf16: its timings are then not native bf16's
-            "bf16_native": torch.cuda.is_bf16_supported(including_emulation=False)
+            "bf16_native": torch.cuda.get_device_capability(device) >= (8, 0)
             if device.type == "cuda" else None}
 
 

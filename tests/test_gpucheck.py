@@ -19,14 +19,15 @@ from benchmark.gpucheck import (
     VARIANTS,
     Check,
     bench_runs,
-    eval_name,
+    eval_check_name,
     evaluate_check,
     main,
-    method_name,
+    method_check_name,
+    method_throughput,
     projections,
     real_data_check,
     resume_check,
-    train_name,
+    variant_check_name,
 )
 from benchmark.oracle import RobustOracle
 from benchmark.protocols import get_protocol
@@ -43,15 +44,16 @@ def test_tiny_gpu_check_passes_on_cpu(tmp_path: Path, capsys) -> None:
     runs = bench_runs(get_protocol("cifar10", "quick"))
     assert {"pgd_at", "trades", "ham"} <= set(runs)
     names = [c["name"] for c in report["checks"]]
-    assert names == [train_name(m, v) for m in CHECKED_MODELS for v in VARIANTS] + [
-        method_name(m) for m in runs] + ["trainer vs bare loop"] + [
-        eval_name(p) for p in PRESETS] + ["kill and resume", "real cifar10"]
+    assert names == [variant_check_name(m, v) for m in CHECKED_MODELS for v in VARIANTS] + [
+        "plan make bench"] + [method_check_name(m) for m in runs] + ["trainer vs bare loop"] + [
+        eval_check_name(p) for p in PRESETS] + ["kill and resume", "real cifar10"]
     assert report["passed"] and {c["status"] for c in report["checks"]} == {"passed"}
     numbers = {c["name"]: c["numbers"] for c in report["checks"]}
-    assert numbers[train_name("wrn_34_10", "bf16")]["images_per_second"] > 0
-    assert numbers[train_name("preact_resnet18", "compile")]["updates"] == 2  # 8 images / 4
+    assert numbers[variant_check_name("wrn_34_10", "bf16")]["images_per_second"] > 0
+    assert numbers[variant_check_name("preact_resnet18", "compile")]["updates"] == 2  # 8 / 4
+    assert 0 <= numbers[method_check_name("ham")]["ham_dropped_fraction"] <= 1  # sets its cost
     assert numbers["trainer vs bare loop"]["ratio"] > 0
-    assert numbers[eval_name("full")]["points"] == 10
+    assert numbers[eval_check_name("full")]["points"] == 10
     assert numbers["kill and resume"]["max_weight_difference"] == 0      # exact on a CPU
     assert numbers["real cifar10"]["images"] == TINY.train_images["preact_resnet18"]
     assert set(report["projections"]) == set(PRESETS)
@@ -87,7 +89,7 @@ def test_an_attack_that_fools_the_model_fails_the_step(tmp_path: Path, monkeypat
 
 def test_a_resume_that_restarts_fails_the_step(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(Trainer, "_own_checkpoints", lambda self: [])  # ignores its checkpoint
-    with pytest.raises(RuntimeError, match="was redone"):
+    with pytest.raises(RuntimeError, match="did not restore the weights, the optimizer state"):
         resume_check(TINY, CPU, tmp_path)(Check("kill and resume"))
 
 
@@ -105,8 +107,8 @@ def test_projection_by_hand() -> None:
                  "pgd20_seconds_per_point": 0.02, "cw_seconds_per_point": 0.03,
                  "autoattack_seconds_per_point": 0.5, "autoattack": "x"}
     runs = bench_runs(get_protocol("cifar10", "quick"))
-    checks = [Check(method_name(m), "passed", numbers={"images_per_second": 100.0})
-              for m in runs] + [Check(eval_name(p), "passed", numbers=per_point)
+    checks = [Check(method_check_name(m), "passed", numbers={"images_per_second": 100.0})
+              for m in runs] + [Check(eval_check_name(p), "passed", numbers=per_point)
                                 for p in PRESETS]
     quick = projections(checks)["quick"]
     # cifar10 quick: 8000 training images; epochs pgd_at 20 + trades 20 + ham 12 (from 8) +
@@ -124,7 +126,7 @@ def test_projection_by_hand() -> None:
         sum(full["epochs"].values()) * 47000 / 100 / 3600)
     assert full["evaluation_hours_at_most"] == pytest.approx(
         10 * (10000 * 0.051 + 10000 * 0.5) / 3600)
-    failed = [c if c.name != method_name("ham") else Check(c.name, "failed") for c in checks]
+    failed = [c if c.name != method_check_name("ham") else Check(c.name, "failed") for c in checks]
     assert projections(failed) == {}       # a missing measurement: no projection at all
 
 
@@ -145,3 +147,12 @@ def test_bad_device_is_one_line(argv: list[str], capsys) -> None:
     assert main(argv) == 2
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and out.startswith("error: ")
+
+
+def test_a_method_stopped_by_its_own_guard_on_random_images_is_skipped(tmp_path: Path,
+                                                                        monkeypatch) -> None:
+    import methods.dafa as dafa
+
+    monkeypatch.setattr(dafa, "class_weights", lambda p, lam, rule="current": -torch.ones(len(p)))
+    with pytest.raises(gpucheck.Skipped, match="trades_dafa's own check stopped it"):
+        method_throughput("trades_dafa", TINY, CPU, tmp_path)(Check("x"))
