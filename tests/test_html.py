@@ -52,6 +52,8 @@ def test_page_is_self_contained_with_rows_plots_and_record_links(page: Path) -> 
     assert len(parsed.links) == 2 * 2
     assert "PGD-AT" in text and "TRADES" in text and "AutoAttack" in text
     assert text.count('class="ci">[') >= 2 * 2 * 8   # every accuracy cell shows its interval
+    # the smoke records carry per-point outcomes: the paired test against PGD-AT is on the page
+    assert "Paired test against PGD-AT (exact McNemar" in text and "TRADES p = " in text
 
 
 def _chromium() -> str | None:

@@ -23,6 +23,7 @@ from benchmark.report.layout import (
     caption_sentences,
     display_names,
     missing_note,
+    paired_text,
     short_caption,
 )
 from benchmark.report.published import num
@@ -169,6 +170,7 @@ def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
     title = f"fairbench: {facts.dataset} ({facts.preset})"
     details = " ".join(caption_sentences(facts, MD_SYMBOLS, str))
     tables = "".join(_table(table, i, records, summary) for i in range(len(table.panels)))
+    paired = paired_text(summary) if summary is not None else ""
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body>",
@@ -177,6 +179,7 @@ def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
         f"<h2>Leaderboard</h2><p class=\"note\">Click a column header to sort. Mean over "
         f"seeds, ± std across seeds, [95 % bootstrap interval over seeds and test points] "
         f"(docs/protocols.md).</p>{tables}",
+        f'<p class="note">{_esc(paired)}</p>' if paired else "",
         _heatmap(coll), _plots(out),
         _published(published if published is not None else pd.DataFrame()),
         f'<h2>Protocol and evaluation</h2><p class="note">{_esc(details)}</p>',
