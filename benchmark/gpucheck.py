@@ -71,6 +71,7 @@ VARIANTS = {  # label -> the three speed flags (the presets use "channels_last")
 }
 PRESETS = ("quick", "full")
 CIFAR10_IMAGES = {"train": 50_000, "test": 10_000}   # the dataset's own split sizes
+CLASSES = DATASETS.get("cifar10").num_classes
 BARE_ROUNDS = 3                                      # timed rounds of trainer vs bare loop
 
 
@@ -146,7 +147,7 @@ def protocol_for(preset: str, size: Size, model: str = "preact_resnet18",
 
 def random_splits(p: Protocol, n_train: int) -> Splits:
     """Random CIFAR-shaped images: `n_train` shuffled training images, the protocol's others."""
-    per_class = math.ceil(n_train / 10)
+    per_class = math.ceil(n_train / CLASSES)
     return train_subset(synthetic_splits("cifar10", replace(p, train_per_class=per_class)),
                         n_train)
 
@@ -238,8 +239,8 @@ def evaluate_check(preset: str, size: Size, device: torch.device, root: Path
         """The evaluator with `preset`'s attacks on a model no perturbation can fool."""
         p = protocol_for(preset, size)
         splits = synthetic_splits("cifar10", p)
-        net = build_model(p.model, 10, splits.info.shape)
-        oracle = RobustOracle(net, to_float(splits.test_x), splits.test_y, 10)
+        net = build_model(p.model, CLASSES, splits.info.shape)
+        oracle = RobustOracle(net, to_float(splits.test_x), splits.test_y, CLASSES)
         data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
         result = Evaluator(p, device, show_progress=False).evaluate(
             oracle, data, root / f"eval-{preset}.json")
@@ -400,16 +401,16 @@ def projections(checks: list[Check]) -> dict[str, Any]:
         ev = passed.get(eval_check_name(preset))
         if ev is None or any(method_check_name(m) not in passed for m in runs):
             continue  # a step it needs failed: no projection rather than a wrong one
-        train_images = p.train_per_class * 10 if p.train_per_class else \
-            CIFAR10_IMAGES["train"] - 10 * p.val_per_class
+        train_images = p.train_per_class * CLASSES if p.train_per_class else \
+            CIFAR10_IMAGES["train"] - CLASSES * p.val_per_class
         methods = {m: make_method(m, p) for m in runs}
         epochs = {m: method.end_epoch(p) - method.begin(p) for m, method in methods.items()}
         training = sum(epochs[m] * train_images
                        / passed[method_check_name(m)]["images_per_second"] for m in runs)
         pgd_step = ev["pgd20_seconds_per_point"] / ev["pgd_steps"]
-        validation = sum(epochs.values()) * 10 * p.val_per_class * p.val_steps * pgd_step
-        test_points = 10 * p.test_per_class if p.test_per_class else CIFAR10_IMAGES["test"]
-        aa_points = 10 * p.aa_per_class if p.aa_per_class else test_points
+        validation = sum(epochs.values()) * CLASSES * p.val_per_class * p.val_steps * pgd_step
+        test_points = CLASSES * p.test_per_class if p.test_per_class else CIFAR10_IMAGES["test"]
+        aa_points = CLASSES * p.aa_per_class if p.aa_per_class else test_points
         per_checkpoint = (test_points * sum(ev[f"{a}_seconds_per_point"] for a in ATTACKS
                                             if a != "autoattack")
                           + aa_points * ev["autoattack_seconds_per_point"])

@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from benchmark.report.collect import ATTACKS, BASELINE, CHECKPOINTS, COST_KEYS, order_methods
-from benchmark.report.intervals import interval, replicates
+from benchmark.report.intervals import interval, replicates, seed_counts
 
 DDOF = 1            # sample std across seeds; undefined (NaN) for a single seed
 STATS = ("avg", "overall", "worst", "std", "worst10")
@@ -86,8 +85,7 @@ def per_class_summary(per_class: pd.DataFrame, checkpoint: str = "best",
     for (method, idx, name), group in sub.groupby(["method", "class_index", "class"], sort=False):
         mean, std, n = seed_stats(group["accuracy"].tolist())
         lo = hi = math.nan
-        counts = [(np.array([round(a * k)]), np.array([k])) for a, k in
-                  zip(group["accuracy"], group["n"], strict=True) if k and k == k]
+        counts = seed_counts(group[group["n"] > 0])  # one class: a count per seed
         if counts:
             lo, hi = interval(replicates(counts, "avg"))
         rows.append({"method": method, "class_index": idx, "class": name, "mean": mean,

@@ -1,8 +1,8 @@
 """The leaderboard page: one self-contained `index.html` (no network, no external files).
 
 Sortable tables per checkpoint (click a header), a per-class heatmap of AutoAttack accuracy, the
-report's plots (embedded PNG), the protocol and AutoAttack settings, the missing-run note and a
-link to each run's record.json.
+report's plots (embedded PNG), the paired test against pgd_at, the protocol and AutoAttack
+settings, the missing-run note and a link to each run's record.json.
 """
 
 from __future__ import annotations

@@ -55,7 +55,9 @@ def separated(best: np.ndarray, runner_up: np.ndarray, higher_better: bool = Tru
     return interval(diff)[0] > 0
 
 
-def _counts(per_class: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
+def seed_counts(per_class: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per seed, (correct count per class, points per class) from per-class accuracies and
+    `n`: what `replicates` draws from."""
     out = []
     for _, run in per_class.groupby("seed"):
         run = run.sort_values("class_index")
@@ -83,7 +85,7 @@ def add_intervals(summary: pd.DataFrame, per_class: pd.DataFrame, attacks: Seque
                                    & (per_class["attack"] == attack)]
                     if pc.empty:
                         continue
-                    reps[i] = replicates(_counts(pc), stat)
+                    reps[i] = replicates(seed_counts(pc), stat)
                     out.loc[i, [f"{key}_lo", f"{key}_hi"]] = interval(reps[i])
                 ranked = sorted(reps, key=lambda i: out.loc[i, key], reverse=True)
                 if len(ranked) >= 2 and separated(reps[ranked[0]], reps[ranked[1]]):
@@ -97,7 +99,7 @@ def curve_intervals(val_per_class: pd.DataFrame) -> pd.DataFrame:
     Columns: method, epoch, stat, lo, hi (fractions)."""
     rows = []
     for (method, epoch), frame in val_per_class.groupby(["method", "epoch"], sort=True):
-        counts = _counts(frame)
+        counts = seed_counts(frame)
         for stat in STATISTICS:
             lo, hi = interval(replicates(counts, stat))
             rows.append({"method": method, "epoch": int(epoch), "stat": stat, "lo": lo,

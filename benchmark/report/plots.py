@@ -77,8 +77,8 @@ def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str
     for method in methods:
         rows = summ[summ["method"] == method].set_index("class_index").reindex(range(n_cls))
         mean = rows["mean"].to_numpy(float) * 100
-        err = np.stack([np.clip(mean - rows["lo"].to_numpy(float) * 100, 0, None),
-                        np.clip(rows["hi"].to_numpy(float) * 100 - mean, 0, None)])
+        err = _error_bars(mean, rows["lo"].to_numpy(float) * 100,
+                          rows["hi"].to_numpy(float) * 100)
         rounded = np.round(mean, 1)  # ties as the tables show them (0.1 %)
         worst = set(np.flatnonzero(rounded == np.nanmin(rounded)).tolist()) \
             if np.isfinite(mean).any() else set()
@@ -133,12 +133,17 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
+def _error_bars(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Asymmetric error bars (2 x n) of an interval [lo, hi] around `values`; NaN stays NaN."""
+    return np.clip(np.stack([values - lo, hi - values]), 0, None)
+
+
 def _interval_errors(rows: pd.DataFrame, key: str, values: np.ndarray) -> np.ndarray:
-    """Asymmetric error bars (2 x n, %) from `<key>_lo` / `_hi`; zeros without them."""
+    """Error bars (2 x n, %) from `<key>_lo` / `_hi`; zeros without them."""
     if f"{key}_lo" not in rows:
         return np.zeros((2, len(values)))
-    lo, hi = rows[f"{key}_lo"].to_numpy(float) * 100, rows[f"{key}_hi"].to_numpy(float) * 100
-    return np.nan_to_num(np.clip(np.stack([values - lo, hi - values]), 0, None))
+    return np.nan_to_num(_error_bars(values, rows[f"{key}_lo"].to_numpy(float) * 100,
+                                     rows[f"{key}_hi"].to_numpy(float) * 100))
 
 
 @styled
