@@ -43,13 +43,13 @@ test: install data
 	$(BIN)/pytest
 
 perf: install data
-	$(BIN)/python -m benchmark.perf $(ARGS)
+	$(BIN)/python -m benchmark.devtools.perf $(ARGS)
 
 # ~10-15 min on one GPU (estimated, docs/speed.md): the CIFAR path checked and measured
 # -> results/gpucheck.json
 # (ARGS="--tiny --device cpu": the same steps at a tiny size, ~30 s on a CPU; CI runs it)
 gpu-check: install
-	$(BIN)/python -m benchmark.gpucheck $(ARGS)
+	$(BIN)/python -m benchmark.devtools.gpucheck $(ARGS)
 
 lint: install
 	$(BIN)/ruff check benchmark methods tests

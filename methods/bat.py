@@ -7,7 +7,10 @@ FAT fork whose `models/` folder is missing, so it does not run as published). Th
 was not available here: this file follows the official code.
 
 Per batch, two TRADES-KL PGD runs (model in eval mode, start x + 0.001 N(0, 1) clipped to [0, 1],
-the protocol's eps / alpha / K), each stopping examples early (FAT's early stop):
+the protocol's eps / alpha / K), each stopping examples early (FAT's early stop; the attack
+rules `LastClean` and `FirstAdversarial` below, passed to the shared PGD: iterates 0..K-1 are
+checked on the forward pass each gradient step needs anyway, and a stopped example takes no
+more passes):
 - "last clean" x_lc: an example stops at its first misclassified iterate and is returned as the
   iterate before it (the start point if the start is already misclassified; the last iterate if
   it is never misclassified): the source-class side, a point just inside the boundary.
@@ -37,18 +40,57 @@ from __future__ import annotations
 
 import math
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.losses import kl_per_example
-from benchmark.method import Method, TrainContext, register_method
-from benchmark.settings import setting
+from benchmark.common.settings import setting
+from benchmark.core.attacks import Iterate, PGDRule
+from benchmark.core.losses import kl_per_example
+from benchmark.core.method import Method, TrainContext, register_method
 
 
 def kl_to_uniform(logits: Tensor) -> Tensor:
     """KL(softmax(logits) || uniform) per example = log C - entropy."""
     log_p = F.log_softmax(logits, dim=1)
     return (log_p.exp() * (log_p + math.log(logits.shape[1]))).sum(1)
+
+
+class FirstAdversarial(PGDRule):
+    """FAT's early stop for `pgd` (x_fa): an example stops at the iterate at which it is seen
+    misclassified for the (patience + 1)-th time and is returned as that iterate. stopped_at[i]
+    = the iterate returned (steps if never stopped: the last iterate)."""
+
+    def __init__(self, patience: int = 0) -> None:
+        self.patience = patience
+
+    def begin(self, n: int, steps: int, device: torch.device) -> None:
+        self.misses = torch.zeros(n, dtype=torch.long, device=device)
+        self.stopped_at = torch.full((n,), steps, dtype=torch.long, device=device)
+
+    def visit(self, it: Iterate) -> Tensor:
+        wrong = it.wrong
+        self.misses[it.idx] += wrong.long()
+        go = ~(wrong & (self.misses[it.idx] > self.patience))
+        self.stopped_at[it.idx[~go]] = self.returned_as(it.t)
+        return go
+
+    def returned_as(self, t: int) -> int:
+        return t
+
+
+class LastClean(FirstAdversarial):
+    """x_lc for `pgd`: the stop of FirstAdversarial(patience=0), at an example's first
+    misclassified iterate, but returning the iterate before it (the start point if the start is
+    already misclassified); stopped_at likewise."""
+
+    returns_previous = True
+
+    def __init__(self) -> None:
+        super().__init__(patience=0)
+
+    def returned_as(self, t: int) -> int:
+        return max(t - 1, 0)
 
 
 @register_method("bat")
@@ -63,9 +105,9 @@ class Bat(Method):
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor:
         last_clean = ctx.attack(model, x, y, loss="kl", start="trades_clipped",
-                                stop="before_miss").x_adv
+                                rule=LastClean()).x_adv
         first_adv = ctx.attack(model, x, y, loss="kl", start="trades_clipped",
-                               stop="first_miss", patience=self.patience).x_adv
+                               rule=FirstAdversarial(self.patience)).x_adv
         lc, fa, clean = model(last_clean), model(first_adv), model(x)
         return (F.cross_entropy(lc, y) + self.beta * kl_per_example(clean, fa).mean()
                 + (kl_to_uniform(lc) + kl_to_uniform(fa)).mean())

@@ -53,9 +53,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.losses import kl_per_example
-from benchmark.method import Method, TrainContext, register_method
-from benchmark.settings import setting
+from benchmark.common.settings import setting
+from benchmark.core.losses import kl_per_example
+from benchmark.core.method import Method, TrainContext, register_method
 
 CALIBRATE_FRACTION = 10 / 200  # the official begin epoch of the official 200-epoch run
 

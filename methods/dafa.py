@@ -38,11 +38,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.errors import RunFailed, UserError
-from benchmark.losses import kl_per_example, trades_loss
-from benchmark.method import Method, TrainContext, register_method
-from benchmark.protocols import Protocol
-from benchmark.settings import setting
+from benchmark.common.errors import RunFailed, UserError
+from benchmark.common.settings import setting
+from benchmark.core.losses import kl_per_example, trades_loss
+from benchmark.core.method import Method, TrainContext, register_method
+from benchmark.core.protocol import Protocol
 
 WEIGHT_RULES = ("current", "original")
 

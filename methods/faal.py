@@ -41,9 +41,9 @@ import torch.nn.functional as F
 from scipy.optimize import brentq
 from torch import Tensor, nn
 
-from benchmark.method import Method, TrainContext, register_method
-from benchmark.protocols import Protocol
-from benchmark.settings import setting
+from benchmark.common.settings import setting
+from benchmark.core.method import TrainContext, WarmStartMethod, register_method
+from benchmark.core.protocol import Protocol
 
 
 # --- pure math ------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def class_scores(margin: Tensor, y: Tensor, num_classes: int) -> Tensor:
 
 
 @register_method("faal")
-class Faal(Method):
+class Faal(WarmStartMethod):
     """Fine-tunes PGD-AT with class weights from a KL-constrained DRO over batch class margins:
     loss = (C / B) sum_i p_{y_i} CE(f(x_adv_i), y_i)."""
 
@@ -108,10 +108,9 @@ class Faal(Method):
     finetunes: ClassVar[bool] = True
 
     r: float = setting(0.5, ge=0)
-    finetune_epochs: int = setting(2, ge=1)
+    finetune_epochs: int | None = setting(2, ge=1)
     lr_factors: tuple[float, ...] = setting((0.1, 0.01), gt=0)  # per fine-tune epoch; last repeats
     clean_bn_forward: bool = True
-    begin_epoch: int | None = setting(None, ge=0)
 
     def lr_at(self, epoch: int, protocol: Protocol) -> float:
         k = min(max(epoch - self.begin(protocol), 0), len(self.lr_factors) - 1)

@@ -53,11 +53,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.attacks import pgd
-from benchmark.datasets.base import TensorLoader
-from benchmark.losses import kl_per_example, weighted_mean
-from benchmark.method import Method, TrainContext, register_method
-from benchmark.settings import setting
+from benchmark.common.settings import setting
+from benchmark.core.attacks import pgd
+from benchmark.core.datasets.base import TensorLoader
+from benchmark.core.losses import kl_per_example, weighted_mean
+from benchmark.core.method import TrainContext, WarmStartMethod, register_method
 
 MULTIPLIERS = ("phi_nat", "phi_bndy", "phi_rm")
 STATE_KEYS = (*MULTIPLIERS, "w_nat", "w_bndy", "eps_mult")
@@ -166,7 +166,7 @@ def step_sizes(eps: Tensor, m: Tensor, alpha_frac: float | None, rule: str,
 
 # --- the methods ----------------------------------------------------------------------------
 @dataclass
-class FRL(Method):
+class FRL(WarmStartMethod):
     """Shared FRL logic; subclasses choose the defaults and which multipliers update."""
 
     warm_start_base: ClassVar[str | None] = "trades"
@@ -185,8 +185,6 @@ class FRL(Method):
     est_steps: int = setting(20, ge=1)         # PGD steps of the per-epoch validation estimate
     alpha_frac: float | None = setting(0.25, gt=0)  # step = alpha_frac * eps; None: alpha m(i)
     step_rule: str = setting("batch_max", choices=("batch_max", "per_example"))
-    begin_epoch: int | None = setting(None, ge=0)
-    finetune_epochs: int | None = setting(None, ge=1)  # None: until the protocol's last epoch
 
     def __post_init__(self) -> None:
         self._state: dict[str, Tensor] = {}

@@ -8,7 +8,10 @@ on, per batch: PGD on CE from a uniform start (protocol eps / alpha / K) with an
 M = `drop_step` steps. Examples still correctly classified at iterate M are "easy": they are
 dropped (no more attack steps, no training on them). The others ("hard", clean-misclassified
 included) finish the K - M remaining steps, and loss = mean CE over the hard subset. A batch
-without hard examples skips the update (the trainer counts skipped batches).
+without hard examples skips the update (the trainer counts skipped batches). The drop is the
+attack rule `DropEasy` passed to the shared PGD: one extra no-grad forward over the whole batch
+at iterate M (the official HAM code's check), before step M's gradient pass, which then runs on
+the hard examples only.
 
 `reweight="gair"` (ablation; the paper's figure and arXiv v1 text) weights hard example b by
 (tanh(lam + 5 (1 - 2 kappa_b / K)) + 1) / 2 normalised to mean 1 over the hard set, kappa_b = the
@@ -32,10 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.errors import UserError
-from benchmark.method import Method, TrainContext, register_method
-from benchmark.protocols import Protocol
-from benchmark.settings import setting
+from benchmark.common.errors import UserError
+from benchmark.common.settings import setting
+from benchmark.core.attacks import Iterate, PGDRule
+from benchmark.core.method import TrainContext, WarmStartMethod, register_method
+from benchmark.core.protocol import Protocol
 
 REWEIGHTS = ("uniform", "gair")
 
@@ -46,8 +50,35 @@ def gair_weights(kappa: Tensor, steps: int, lam: float) -> Tensor:
     return w * (len(w) / w.sum())
 
 
+class DropEasy(PGDRule):
+    """HAM's early drop for `pgd`: at iterate `after` (M), one check forward; the examples it
+    finds correctly classified stop being attacked (no more passes), are returned as iterate M
+    and get kept[i] = False. first_miss[i] = the first iterate at which example i was seen
+    misclassified (0 = the start point; steps + 1 if never), from the gradient passes of
+    iterates 0..K-1 and the check."""
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+
+    def begin(self, n: int, steps: int, device: torch.device) -> None:
+        self.first_miss = torch.full((n,), steps + 1, dtype=torch.long, device=device)
+        self.kept = torch.ones(n, dtype=torch.bool, device=device)
+
+    def check_at(self, t: int) -> bool:
+        return t == self.after
+
+    def visit(self, it: Iterate) -> Tensor:
+        wrong = it.wrong
+        seen = self.first_miss[it.idx]
+        self.first_miss[it.idx] = torch.where(wrong & (seen > it.steps), it.t, seen)
+        if it.t == self.after:  # HAM's official rule: misclassified at iterate M = hard
+            self.kept[it.idx[~wrong]] = False
+            return wrong
+        return torch.ones_like(wrong)
+
+
 @register_method("ham")
-class Ham(Method):
+class Ham(WarmStartMethod):
     """PGD-AT on the hard examples only: those misclassified after `drop_step` attack steps."""
 
     title = "HAM"
@@ -59,7 +90,6 @@ class Ham(Method):
     drop_step: int = setting(3, ge=0)                       # M (5 on SVHN in the paper)
     reweight: str = setting("uniform", choices=REWEIGHTS)
     gair_lambda: float = -1.0
-    begin_epoch: int | None = setting(None, ge=0)
 
     def validate(self, protocol: Protocol) -> None:
         if self.drop_step > protocol.train_steps:
@@ -67,8 +97,9 @@ class Ham(Method):
                             f"{protocol.train_steps} (the early check is an attack step)")
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor | None:
-        result = ctx.attack(model, x, y, loss="ce", start="uniform", drop_after=self.drop_step)
-        hard = result.kept
+        drop = DropEasy(self.drop_step)
+        result = ctx.attack(model, x, y, loss="ce", start="uniform", rule=drop)
+        hard = drop.kept
         n_hard = int(hard.sum())
         ctx.add("ham_examples", len(y))
         ctx.add("ham_dropped", len(y) - n_hard)
@@ -79,7 +110,7 @@ class Ham(Method):
         ce = F.cross_entropy(model(result.x_adv[hard]), y[hard], reduction="none")
         if self.reweight == "uniform":
             return ce.mean()
-        kappa = result.first_miss[hard].clamp(max=ctx.steps)
+        kappa = drop.first_miss[hard].clamp(max=ctx.steps)
         w = gair_weights(kappa, ctx.steps, self.gair_lambda).to(ce.dtype)
         return (w * ce).mean()
 

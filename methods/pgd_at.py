@@ -8,7 +8,7 @@ mechanism; eps / alpha / K, schedule and model come from the protocol.
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.method import Method, TrainContext, register_method
+from benchmark.core.method import Method, TrainContext, register_method
 
 
 @register_method("pgd_at")

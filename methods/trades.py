@@ -8,9 +8,9 @@ does); eps / alpha / K come from the protocol.
 
 from torch import Tensor, nn
 
-from benchmark.losses import trades_loss
-from benchmark.method import Method, TrainContext, register_method
-from benchmark.settings import setting
+from benchmark.common.settings import setting
+from benchmark.core.losses import trades_loss
+from benchmark.core.method import Method, TrainContext, register_method
 
 
 @register_method("trades")

@@ -35,10 +35,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.datasets.base import TensorLoader
-from benchmark.losses import kl_per_example
-from benchmark.method import Method, TrainContext, register_method
-from benchmark.settings import setting
+from benchmark.common.settings import setting
+from benchmark.core.datasets.base import TensorLoader
+from benchmark.core.losses import kl_per_example
+from benchmark.core.method import Method, TrainContext, register_method
 
 
 # --- pure math ------------------------------------------------------------------------------

@@ -9,13 +9,15 @@ import pytest
 import torch
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# one thread per pytest-xdist worker (two workers on two cores), else up to two
+THREADS = 1 if os.environ.get("PYTEST_XDIST_WORKER") else min(2, torch.get_num_threads())
+torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(scope="session")
 def smoke_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """pgd_at and trades, seed 0, smoke preset, trained and evaluated through the CLI."""
-    from benchmark.cli import main
+    from benchmark.cli.main import main
 
     results = tmp_path_factory.mktemp("smoke_results")
     code = main(["run", "--dataset", "fmnist", "--preset", "smoke", "--methods", "pgd_at,trades",

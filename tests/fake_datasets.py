@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.datasets.cifar import CIFAR10_CLASSES, CIFAR100_CLASSES
-from benchmark.datasets.imagenette import WNIDS
+from benchmark.core.datasets.cifar import CIFAR10_CLASSES, CIFAR100_CLASSES
+from benchmark.core.datasets.imagenette import WNIDS
 
 
 def _cifar_rows(labels: np.ndarray, start: int) -> np.ndarray:

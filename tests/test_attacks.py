@@ -4,9 +4,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.attacks import PassCounter, pgd
-from benchmark.losses import cw_margin
-from benchmark.models import build_model
+from benchmark.core.attacks import Iterate, PassCounter, PGDRule, pgd
+from benchmark.core.losses import cw_margin
+from benchmark.core.models import build_model
 
 
 def _model() -> nn.Module:
@@ -73,15 +73,34 @@ def test_pass_counter_counts_forward_and_backward_examples():
     assert (counter.forward, counter.backward) == (64, 48)
 
 
+class Track(PGDRule):
+    """first_miss[i] = the first iterate (0 = the start point) at which example i is seen
+    misclassified, steps + 1 if never; every iterate is seen, the last one through one extra
+    check forward. Nobody is stopped."""
+
+    def begin(self, n: int, steps: int, device: torch.device) -> None:
+        self.steps = steps
+        self.first_miss = torch.full((n,), steps + 1, dtype=torch.long, device=device)
+
+    def check_at(self, t: int) -> bool:
+        return t == self.steps
+
+    def visit(self, it: Iterate) -> torch.Tensor:
+        seen = self.first_miss[it.idx]
+        self.first_miss[it.idx] = torch.where(it.wrong & (seen > it.steps), it.t, seen)
+        return torch.ones_like(it.wrong)
+
+
 def test_first_miss_tracking():
     model = _model()
     x, y = _batch(16)
     with torch.no_grad():
         clean_wrong = model(x).argmax(1) != y
-    res = pgd(model, x, y, eps=0.0, alpha=0.0, steps=3, start="none", track=True)
+    track = Track()
+    pgd(model, x, y, eps=0.0, alpha=0.0, steps=3, start="none", rule=track)
     # eps 0: the iterate is x itself, so misclassified at 0 or never (steps + 1)
     expected = torch.where(clean_wrong, 0, 4)
-    assert torch.equal(res.first_miss, expected)
+    assert torch.equal(track.first_miss, expected)
 
 
 def test_cw_margin():
@@ -91,7 +110,7 @@ def test_cw_margin():
 
 
 def test_robust_points_are_clean_correct_and_only_those_are_attacked():
-    from benchmark.evaluate import robust_predictions
+    from benchmark.core.evaluation.predictions import robust_predictions
 
     class Fixed(torch.nn.Module):  # predicts class 0 always, whatever the input
         def forward(self, x):
@@ -113,7 +132,7 @@ def test_robust_points_are_clean_correct_and_only_those_are_attacked():
 def test_trades_start_takes_its_first_gradient_unclipped_as_the_official_code():
     """Reference written from the official TRADES loop: x_adv = x + 0.001 N(0,1); per step the
     KL gradient at x_adv, a sign step, then projection to the eps ball and [0, 1]."""
-    from benchmark.losses import kl_per_example
+    from benchmark.core.losses import kl_per_example
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))

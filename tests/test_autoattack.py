@@ -2,11 +2,11 @@
 
 import torch
 
-from benchmark.datasets import load_splits, to_float
-from benchmark.evaluate import autoattack_labels
-from benchmark.metrics import evaluate_predictions
-from benchmark.models import build_model
-from benchmark.protocols import get_protocol
+from benchmark.catalog import get_protocol
+from benchmark.core.datasets import load_splits, to_float
+from benchmark.core.evaluation.autoattack import autoattack_labels
+from benchmark.core.metrics import evaluate_predictions
+from benchmark.core.models import build_model
 
 
 def _clean_trained_model() -> torch.nn.Module:
@@ -37,7 +37,7 @@ def test_per_class_aggregation_matches_autoattack_own_aggregate(tmp_path):
     assert clean > 0.4 and pooled < clean  # the attack did something
     assert abs(own - pooled) < 1e-4  # AutoAttack logs its own robust accuracy (2 decimals of %)
     n = torch.bincount(y, minlength=10).float()
-    assert abs(sum(a * k for a, k in zip(summary["per_class"], n.tolist(), strict=True))
+    assert abs(sum(a * k for a, k in zip(summary.per_class, n.tolist(), strict=True))
                / n.sum().item() - pooled) < 1e-9
     # resuming from the chunk file returns the same labels without attacking again
     y_again, own_again = autoattack_labels(model, x, y, protocol, torch.device("cpu"),

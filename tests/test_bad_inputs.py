@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.cli import main
+from benchmark.cli.main import main
 
 SMOKE = ["--dataset", "fmnist", "--preset", "smoke", "--quiet", "--no-report"]
 
@@ -237,3 +237,15 @@ def test_debug_after_the_command_too(tmp_path: Path, capsys) -> None:
     assert "Traceback" in capsys.readouterr().err
     assert main([*sets("eps=-1"), "--results", str(tmp_path)]) == 2
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_status_of_a_missing_results_directory_is_one_line(tmp_path, capsys):
+    missing = tmp_path / "nowhere"
+    assert main(["status", "--results", str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(missing) in err and "does not exist" in err
+    assert not missing.exists()  # status never creates it
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["status", "--results", str(empty)]) == 0
+    assert f"no runs under {empty}" in capsys.readouterr().out

@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.attacks import PassCounter, pgd
-from benchmark.datasets.base import TensorLoader
-from benchmark.method import TrainContext
-from benchmark.protocols import Protocol
-from methods.bat import Bat, kl_to_uniform
+from benchmark.core.attacks import PassCounter, pgd
+from benchmark.core.datasets.base import TensorLoader
+from benchmark.core.method import TrainContext
+from benchmark.core.protocol import Protocol
+from methods.bat import Bat, FirstAdversarial, LastClean, kl_to_uniform
 
 CPU = torch.device("cpu")
 
@@ -26,25 +26,26 @@ class Threshold(nn.Module):
         return torch.stack([torch.zeros_like(s), s], 1)
 
 
-def _attack(start: list[float], **kw) -> tuple[list[float], list[int]]:
+def _attack(start: list[float], rule: FirstAdversarial) -> tuple[list[float], list[int]]:
     x = torch.tensor(start, dtype=torch.float64).reshape(-1, 1, 1, 1)
     y = torch.zeros(len(start), dtype=torch.long)
-    res = pgd(Threshold(), x, y, eps=0.5, alpha=0.05, steps=10, loss="ce", start="none", **kw)
-    return [round(v, 6) for v in res.x_adv.flatten().tolist()], res.stopped_at.tolist()
+    res = pgd(Threshold(), x, y, eps=0.5, alpha=0.05, steps=10, loss="ce", start="none",
+              rule=rule)
+    return [round(v, 6) for v in res.x_adv.flatten().tolist()], rule.stopped_at.tolist()
 
 
 def test_last_clean_iterate_is_the_one_before_the_crossing():
     # from 0.3 the iterates are 0.3, 0.35, ..., 0.5 (still class 0),
     # 0.55 (iterate 5, the first misclassified): the last clean one is iterate 4, 0.5.
     # From 0.7 the start is already wrong: the start itself. From 0.0 it never crosses: x^10.
-    got, at = _attack([0.3, 0.7, 0.0], stop="before_miss")
+    got, at = _attack([0.3, 0.7, 0.0], LastClean())
     assert got == [0.5, 0.7, 0.5] and at == [4, 0, 10]
 
 
 def test_first_adversarial_iterate_with_patience():
-    got, at = _attack([0.3, 0.7, 0.0], stop="first_miss", patience=0)
+    got, at = _attack([0.3, 0.7, 0.0], FirstAdversarial(patience=0))
     assert got == [0.55, 0.7, 0.5] and at == [5, 0, 10]
-    got, at = _attack([0.3, 0.7, 0.0], stop="first_miss", patience=1)  # BAT's tau = 1
+    got, at = _attack([0.3, 0.7, 0.0], FirstAdversarial(patience=1))  # BAT's tau = 1
     assert got == [0.6, 0.75, 0.5] and at == [6, 1, 10]
 
 
@@ -54,7 +55,7 @@ def test_stopped_examples_spend_no_more_passes():
     counter.attach(model)
     x = torch.tensor([0.3, 0.0], dtype=torch.float64).reshape(-1, 1, 1, 1)
     pgd(model, x, torch.zeros(2, dtype=torch.long), eps=0.5, alpha=0.05, steps=10, loss="ce",
-        start="none", stop="first_miss")
+        start="none", rule=FirstAdversarial())
     # the 0.3 example is attacked at iterates 0..5 (6 forwards), the other at 0..9 (10)
     assert counter.forward == 16
 
@@ -78,12 +79,12 @@ def test_bat_loss_by_hand(monkeypatch):
 
     def fake_attack(model, x, y, **kw):
         calls.append(kw)
-        return type("R", (), {"x_adv": lc if kw["stop"] == "before_miss" else fa})()
+        return type("R", (), {"x_adv": lc if type(kw["rule"]) is LastClean else fa})()
 
     monkeypatch.setattr(ctx, "attack", fake_attack)
     loss = Bat(beta=6.0, patience=1).loss(model, x, y, ctx)
-    assert [(c["loss"], c["start"], c["stop"], c.get("patience", 0)) for c in calls] == [
-        ("kl", "trades_clipped", "before_miss", 0), ("kl", "trades_clipped", "first_miss", 1)]
+    assert [(c["loss"], c["start"], type(c["rule"]), c["rule"].patience) for c in calls] == [
+        ("kl", "trades_clipped", LastClean, 0), ("kl", "trades_clipped", FirstAdversarial, 1)]
     out_lc, out_fa, clean = model(lc), model(fa), model(x)
     p = clean.softmax(1)
     ce = -out_lc.log_softmax(1)[torch.arange(4), y]

@@ -10,15 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.attacks import PassCounter
-from benchmark.datasets.base import TensorLoader
-from benchmark.evaluate import load_state
-from benchmark.job import load_model_file
-from benchmark.launch import run_local
-from benchmark.method import TrainContext
-from benchmark.plan import plan
-from benchmark.protocols import Protocol
-from benchmark.records import RunPaths
+from benchmark.common.fileio import load_state
+from benchmark.core.attacks import PassCounter
+from benchmark.core.datasets.base import TensorLoader
+from benchmark.core.method import TrainContext
+from benchmark.core.protocol import Protocol
+from benchmark.planning.local import run_local
+from benchmark.planning.plan import plan
+from benchmark.runs.paths import RunPaths
+from benchmark.runs.record import load_model_file
 from methods.cfa import (
     PgdAtCfa,
     TradesCfa,

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.errors import UserError
-from benchmark.method import make_method
-from benchmark.protocols import get_protocol
+from benchmark.catalog import get_protocol, make_method
+from benchmark.common.errors import UserError
 
 
 def test_yaml_values_get_the_declared_type():

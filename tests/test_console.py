@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmark.cli import main
-from benchmark.launch import eta_text
+from benchmark.cli.main import main
+from benchmark.planning.outcomes import eta_text
 
 
 def test_a_run_logged_to_a_file_prints_lines_not_bars(tmp_path: Path, capsys) -> None:

@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.attacks import PassCounter
-from benchmark.datasets.base import TensorLoader
-from benchmark.errors import RunFailed
-from benchmark.method import TrainContext
-from benchmark.protocols import Protocol
+from benchmark.common.errors import RunFailed
+from benchmark.core.attacks import PassCounter
+from benchmark.core.datasets.base import TensorLoader
+from benchmark.core.method import TrainContext
+from benchmark.core.protocol import Protocol
 from methods.dafa import TradesDafa, class_weights
 
 CPU = torch.device("cpu")

@@ -5,8 +5,8 @@ import time
 import pytest
 import torch
 
-from benchmark.datasets import DATASETS, augment, load_splits
-from benchmark.errors import UserError
+from benchmark.common.errors import UserError
+from benchmark.core.datasets import DATASETS, augment, load_splits
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_augmentation_crop_and_flip():
 
 
 def test_missing_data_is_one_line_error(tmp_path, monkeypatch):
-    import benchmark.datasets.fmnist as fm
+    import benchmark.core.datasets.fmnist as fm
 
     monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "nothing")
     t0 = time.time()

@@ -18,14 +18,13 @@ from fake_datasets import (
     write_svhn,
 )
 
-from benchmark.cli import main
-from benchmark.datasets import DATASETS, TensorLoader, load_splits
-from benchmark.datasets.cifar import CIFAR10_CLASSES
-from benchmark.datasets.imagenette import CLASSES as IMAGENETTE_CLASSES
-from benchmark.datasets.imagenette import WNIDS, imagenette_info
-from benchmark.errors import UserError
-from benchmark.method import make_method
-from benchmark.protocols import get_protocol
+from benchmark.catalog import get_protocol, make_method
+from benchmark.cli.main import main
+from benchmark.common.errors import UserError
+from benchmark.core.datasets import DATASETS, TensorLoader, load_splits
+from benchmark.core.datasets.cifar import CIFAR10_CLASSES
+from benchmark.core.datasets.imagenette import CLASSES as IMAGENETTE_CLASSES
+from benchmark.core.datasets.imagenette import WNIDS, imagenette_info
 
 NEW = ("cifar10", "cifar100", "svhn", "imagenette")
 

@@ -9,21 +9,21 @@ from pathlib import Path
 import pytest
 import torch
 
-import benchmark.train as train_mod
-from benchmark.cli import main
-from benchmark.evaluate import load_state
-from benchmark.job import Job, run_job
-from benchmark.launch import run_local
-from benchmark.method import register_method
-from benchmark.plan import plan
-from benchmark.records import read_json, read_jsonl
+import benchmark.core.trainer as train_mod
+from benchmark.cli.main import main
+from benchmark.common.fileio import load_state, read_json, read_jsonl
+from benchmark.core.method import WarmStartMethod, register_method
+from benchmark.planning.local import run_local
+from benchmark.planning.plan import plan
+from benchmark.runs.job import Job
+from benchmark.runs.run import run_job
 from methods.pgd_at import PgdAT
 
 SMOKE = ["--dataset", "fmnist", "--preset", "smoke", "--quiet"]
 
 
 @register_method("_test_warm_a")
-class _WarmA(PgdAT):
+class _WarmA(PgdAT, WarmStartMethod):
     """Test-only: PGD-AT warm-started from pgd_at at half the schedule."""
 
     core = False
@@ -38,9 +38,13 @@ class _WarmB(_WarmA):
 
 def test_record_schema(smoke_results: Path):
     rec = read_json(smoke_results / "fmnist/smoke/pgd_at/seed0/record.json")
-    for key in ("method", "dataset", "preset", "seed", "model", "hparams", "classes",
-                "git_commit", "train", "eval", "run_key", "protocol"):
+    for key in ("spec", "classes", "env", "train", "eval", "eval_files", "eval_settings",
+                "history", "schema"):
         assert key in rec
+    for key in ("method", "dataset", "preset", "seed", "model", "hparams", "run_key", "protocol",
+                "code", "end_epoch"):
+        assert key in rec["spec"]
+    assert "git_commit" in rec["env"] and rec["spec"]["code"].keys() == {"harness", "method"}
     assert rec["classes"][6] == "Shirt"
     assert rec["train"]["epochs"] == 2 and rec["train"]["passes"] > 0
     for ckpt in ("best", "last"):
@@ -89,7 +93,7 @@ def test_bad_names_give_one_line_errors(tmp_path: Path, capsys):
 def test_resume_after_interruption_is_exact(tmp_path: Path, monkeypatch):
     job = Job("fmnist", "smoke", "trades", 0, results=str(tmp_path / "a"), show_progress=False,
               overrides={"epochs": 3})
-    reference = run_job(job)
+    reference = run_job(job.resolve())
     original = train_mod.Trainer._train_epoch
     calls = {"n": 0}
 
@@ -103,11 +107,11 @@ def test_resume_after_interruption_is_exact(tmp_path: Path, monkeypatch):
                  show_progress=False, overrides={"epochs": 3})
     monkeypatch.setattr(train_mod.Trainer, "_train_epoch", dies_in_second_epoch)
     with pytest.raises(KeyboardInterrupt):
-        run_job(killed)
+        run_job(killed.resolve())
     paths = killed.paths()
     assert load_state(paths.ckpt)["state"]["epoch"] == 1 and not paths.record.exists()
     monkeypatch.setattr(train_mod.Trainer, "_train_epoch", original)
-    resumed = run_job(killed)
+    resumed = run_job(killed.resolve())
     assert [r["epoch"] for r in read_jsonl(paths.log)] == [1, 2, 3]
     a = load_state(job.paths().last)["model"]
     b = load_state(paths.last)["model"]
@@ -119,9 +123,9 @@ def test_resume_after_interruption_is_exact(tmp_path: Path, monkeypatch):
 def test_warm_start_shares_the_base_and_counts_its_cost(tmp_path: Path):
     waves = plan(dataset="fmnist", preset="smoke", methods=["_test_warm_a", "_test_warm_b"],
                  seeds=[0], results=str(tmp_path), show_progress=False)
-    assert [[j.method for j in w] for w in waves] == [["pgd_at"], ["_test_warm_a",
+    assert [[r.job.method for r in w] for w in waves] == [["pgd_at"], ["_test_warm_a",
                                                                     "_test_warm_b"]]
-    assert waves[0][0].keep_epochs == (1,)
+    assert waves[0][0].job.keep_epochs == (1,)
     assert run_local(waves) == []
     base = tmp_path / "fmnist/smoke/pgd_at/seed0"
     assert [r["epoch"] for r in read_jsonl(base / "train.jsonl")] == [1, 2]  # trained once
@@ -129,7 +133,8 @@ def test_warm_start_shares_the_base_and_counts_its_cost(tmp_path: Path):
     base_first_epoch = read_jsonl(base / "train.jsonl")[0]
     for name in ("_test_warm_a", "_test_warm_b"):
         rec = read_json(tmp_path / f"fmnist/smoke/{name}/seed0/record.json")
-        assert rec["warm_start"]["method"] == "pgd_at" and rec["warm_start"]["epoch"] == 1
+        warm = rec["spec"]["warm_start"]
+        assert warm["method"] == "pgd_at" and warm["epoch"] == 1
         assert [h["epoch"] for h in rec["history"]] == [2]
         t = rec["train"]
         assert t["epochs"] == 1 and t["warm_start_passes"] == base_first_epoch["passes"]
@@ -175,7 +180,7 @@ def test_changed_settings_do_not_overwrite_a_run(smoke_results: Path, capsys):
 
 
 def test_new_method_template_registers(tmp_path: Path):
-    from benchmark.scaffold import write_template
+    from benchmark.cli.new_method import write_template
 
     path = write_template("my_method", tmp_path)
     source = path.read_text()
@@ -185,14 +190,14 @@ def test_new_method_template_registers(tmp_path: Path):
 
 
 def test_records_carry_memory_and_evaluation_cost(smoke_results: Path):
-    from benchmark.job import eval_cost
+    from benchmark.runs.record import eval_cost
+    from benchmark.runs.schema import CheckpointEval
 
     rec = read_json(smoke_results / "fmnist/smoke/pgd_at/seed0/record.json")
     assert rec["train"]["peak_memory_mb"] > 0 and rec["eval_cost"]["peak_memory_mb"] > 0
     assert all(line["val_seconds"] > 0 for line in rec["history"])
     seconds = {"clean": 1.0, "pgd20": 2.0}
-    twins = {"best": {"seconds": seconds, "peak_memory_mb": {"cw": 5.0}},
-             "last": {"seconds": seconds, "peak_memory_mb": {"cw": 5.0}}}
+    twins = {ckpt: CheckpointEval({}, None, seconds, {"cw": 5.0}) for ckpt in ("best", "last")}
     cost = eval_cost(twins, {"best": "eval/best-abc.json", "last": "eval/last-abc.json"})
     assert cost == {"seconds": 3.0, "peak_memory_mb": 5.0}  # twins counted once
 
@@ -201,7 +206,7 @@ def test_new_method_test_template_passes_against_the_method_template(tmp_path: P
                                                                       monkeypatch):
     import importlib
 
-    from benchmark.scaffold import write_template, write_test_template
+    from benchmark.cli.new_method import write_template, write_test_template
 
     (tmp_path / "m").mkdir()
     (tmp_path / "t").mkdir()

@@ -11,10 +11,10 @@ import torch
 from scipy.optimize import minimize
 from torch import nn
 
-from benchmark.attacks import PassCounter
-from benchmark.datasets.base import TensorLoader
-from benchmark.method import TrainContext
-from benchmark.protocols import Protocol
+from benchmark.core.attacks import PassCounter
+from benchmark.core.datasets.base import TensorLoader
+from benchmark.core.method import TrainContext
+from benchmark.core.protocol import Protocol
 from methods.faal import Faal, class_scores, dro_weights, kl_uniform, softmax_margin
 
 CPU = torch.device("cpu")

@@ -17,15 +17,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmark.cli import main
-from benchmark.evaluate import load_state
-from benchmark.job import Job, run_job, spec_of
-from benchmark.lock import RunLock
-from benchmark.method import register_method
-from benchmark.plan import plan, record_plan
-from benchmark.provenance import REPO_ROOT, git_state
-from benchmark.records import RunPaths, read_json, read_jsonl, run_state
-from benchmark.settings import setting
+from benchmark.cli.main import main
+from benchmark.common.fileio import load_state, read_json, read_jsonl
+from benchmark.common.settings import setting
+from benchmark.core.method import WarmStartMethod, register_method
+from benchmark.planning.plan import plan, record_plan
+from benchmark.runs.job import Job
+from benchmark.runs.lock import RunLock
+from benchmark.runs.paths import RunPaths
+from benchmark.runs.provenance import REPO_ROOT, git_state
+from benchmark.runs.run import run_job
+from benchmark.runs.state import run_state
 from methods.pgd_at import PgdAT
 
 SMOKE = ["--dataset", "fmnist", "--preset", "smoke", "--quiet"]
@@ -128,8 +130,9 @@ def test_a_failing_setting_never_blocks_the_corrected_command(tmp_path: Path, ca
 # --- out of disk and read-only, injected ------------------------------------------------------
 def test_out_of_disk_is_one_line_leaves_no_temp_files_and_resumes(tmp_path: Path, capsys,
                                                                   monkeypatch):
-    import benchmark.job
-    import benchmark.records
+    import benchmark.common.fileio
+    import benchmark.runs.failure
+    import benchmark.runs.run
 
     def disk_full(path, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
@@ -140,7 +143,7 @@ def test_out_of_disk_is_one_line_leaves_no_temp_files_and_resumes(tmp_path: Path
 
     # full before any work: the plan file cannot be written -> one line, exit 1
     with monkeypatch.context() as m:
-        m.setattr(benchmark.records, "atomic_write_text", disk_full)
+        m.setattr(benchmark.common.fileio, "atomic_write_text", disk_full)
         code = _cli("run", *SMOKE, "--methods", "pgd_at", "--results", str(tmp_path))
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 1 and err[-1].startswith("error: No space left on device: ")
@@ -148,8 +151,9 @@ def test_out_of_disk_is_one_line_leaves_no_temp_files_and_resumes(tmp_path: Path
     # full during training, and the crash handler's own writes fail too
     with monkeypatch.context() as m:
         m.setattr(torch, "save", save_disk_full)
-        m.setattr(benchmark.job, "atomic_write_text", disk_full)
-        m.setattr(benchmark.job, "atomic_write_json", disk_full)
+        m.setattr(benchmark.runs.run, "atomic_write_json", disk_full)
+        m.setattr(benchmark.runs.failure, "atomic_write_text", disk_full)
+        m.setattr(benchmark.runs.failure, "atomic_write_json", disk_full)
         code = _cli("run", *SMOKE, "--methods", "pgd_at", "--results", str(tmp_path),
                     "--no-report")
         line = _one_error_for(capsys.readouterr().err, "fmnist/smoke/pgd_at/seed0")
@@ -169,7 +173,7 @@ def _job(results: Path, method: str = "pgd_at") -> Job:
 
 def test_corrupt_last_checkpoints_fall_back_to_older_intact_ones(tmp_path: Path, capsys):
     job = _job(tmp_path)
-    run_job(job)
+    run_job(job.resolve())
     paths = job.paths()
     final = load_state(paths.last)["model"]
     assert paths.prev.exists() and paths.epoch_ckpt(1).exists()  # kept for ham's warm start
@@ -178,7 +182,7 @@ def test_corrupt_last_checkpoints_fall_back_to_older_intact_ones(tmp_path: Path,
             p.unlink()
         for p in broken:
             p.write_bytes(p.read_bytes()[:100])
-        run_job(job)
+        run_job(job.resolve())
         assert "is damaged" in capsys.readouterr().err
         again = load_state(paths.last)["model"]
         assert all(torch.equal(final[k], again[k]) for k in final)  # same weights, resumed
@@ -203,7 +207,7 @@ def test_damaged_record_spec_and_log_stay_local(smoke_results: Path, tmp_path: P
     assert _cli("run", *SMOKE, "--methods", "trades", "--results", str(results),
                 "--no-report") == 0
     assert "rebuilding it" in capsys.readouterr().err
-    assert read_json(trades.record)["method"] == "trades"
+    assert read_json(trades.record)["spec"]["method"] == "trades"
     assert trades.ckpt.stat().st_mtime_ns == ckpt_mtime
     # a half-written last line of train.jsonl: dropped with a warning, the run resumes
     for p in (trades.record, trades.done, trades.last):
@@ -227,7 +231,7 @@ def test_damaged_record_spec_and_log_stay_local(smoke_results: Path, tmp_path: P
 # --- code provenance ----------------------------------------------------------------------------
 METHOD_SOURCE = '''
 from methods.pgd_at import PgdAT
-from benchmark.method import register_method
+from benchmark.core.method import register_method
 
 
 @register_method("_test_edited")
@@ -245,13 +249,15 @@ def test_editing_a_method_file_gives_a_new_run_key_and_retrains(tmp_path: Path, 
     importlib.import_module("edited_method_mod")
     results = tmp_path / "r"
     job = _job(results, "_test_edited")
-    key = spec_of(job)[0].key
-    assert str(module) in spec_of(job)[0].code or "edited_method_mod.py" in str(
-        spec_of(job)[0].code)
+    key = job.resolve().spec.key
+    assert any(f.endswith("edited_method_mod.py") for f in job.resolve().spec.code_files)
     assert _cli("run", *SMOKE, "--methods", "_test_edited", "--results", str(results),
                 "--no-report") == 0
-    module.write_text(METHOD_SOURCE + "# an edit that could change the numbers\n")
-    assert spec_of(job)[0].key != key
+    module.write_text(METHOD_SOURCE.replace("Test-only", "Edited docstring: test-only")
+                      + "# a comment\n")
+    assert job.resolve().spec.key == key  # comments and docstrings compute nothing
+    module.write_text(METHOD_SOURCE + "SCALE = 2.0  # an edit that could change the numbers\n")
+    assert job.resolve().spec.key != key
     capsys.readouterr()
     assert _cli("run", *SMOKE, "--methods", "_test_edited", "--results", str(results),
                 "--no-report") == 0
@@ -259,8 +265,8 @@ def test_editing_a_method_file_gives_a_new_run_key_and_retrains(tmp_path: Path, 
     assert "retrained because they ran with other code" in err and "edited_method_mod.py" in err
     assert "reused" not in err
     old = list((results / "fmnist/smoke/_test_edited/.superseded").glob("seed0-*/record.json"))
-    assert len(old) == 1 and read_json(old[0])["run_key"] == key
-    assert read_json(job.paths().record)["run_key"] == spec_of(job)[0].key
+    assert len(old) == 1 and read_json(old[0])["spec"]["run_key"] == key
+    assert read_json(job.paths().record)["spec"]["run_key"] == job.resolve().spec.key
 
 
 def test_git_dirty_counts_untracked_files_under_methods():
@@ -281,14 +287,14 @@ def test_status_lists_planned_and_locked_runs(tmp_path: Path, capsys):
     waves = plan(dataset="fmnist", preset="smoke", methods=["ham"], seeds=[0, 1],
                  results=str(tmp_path), show_progress=False)
     record_plan(waves)
-    job = waves[0][0]
-    paths = job.paths()
+    run = waves[0][0]
+    paths = run.paths
     lock = RunLock(paths.root)
     assert lock.acquire() is None
     try:
-        from benchmark.records import claim_spec
+        from benchmark.runs.claim import claim_spec
 
-        claim_spec(paths, spec_of(job)[0])
+        claim_spec(paths, run.spec)
         assert _cli("status", "--results", str(tmp_path)) == 0
         out = capsys.readouterr().out
     finally:
@@ -321,7 +327,7 @@ def test_two_launchers_on_one_directory_never_train_a_run_twice(tmp_path: Path):
 BASE_SOURCE = '''
 import math
 
-from benchmark.method import register_method
+from benchmark.core.method import register_method
 from methods.pgd_at import PgdAT
 
 FAIL = False
@@ -339,7 +345,7 @@ class Base(PgdAT):
 
 
 @register_method("_test_dep")
-class _Dependent(PgdAT):
+class _Dependent(PgdAT, WarmStartMethod):
     """Test-only: warm-starts from _test_base at half the schedule."""
 
     core = False
@@ -358,7 +364,7 @@ def test_a_dependent_of_a_failed_edited_base_never_shows_stale_numbers(tmp_path,
     report = tmp_path / "r/fmnist/smoke/report"
     assert (report / "table.md").exists()
     mod.FAIL = True                                   # the edit makes the base fail ...
-    module.write_text(BASE_SOURCE + "# edited\n")     # ... and changes its code digest
+    module.write_text(BASE_SOURCE + "EDITED = True\n")  # ... and changes its code digest
     capsys.readouterr()
     assert _cli("run", *SMOKE, "--methods", "_test_dep", "--results", results) == 1
     err = capsys.readouterr().err
@@ -400,7 +406,7 @@ def test_damaged_shapes_and_model_files(smoke_results: Path, tmp_path: Path, cap
 
 
 def test_fileless_method_code_is_digested():
-    from benchmark.provenance import code_digests
+    from benchmark.runs.provenance import code_digests
 
     def define(body: str) -> type:
         ns: dict = {"__name__": "fileless_mod_for_test"}

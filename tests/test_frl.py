@@ -10,11 +10,12 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from benchmark.attacks import PassCounter, pgd
-from benchmark.datasets.base import TensorLoader
-from benchmark.errors import UserError
-from benchmark.method import TrainContext, make_method
-from benchmark.protocols import Protocol
+from benchmark.catalog import make_method
+from benchmark.common.errors import UserError
+from benchmark.core.attacks import PassCounter, pgd
+from benchmark.core.datasets.base import TensorLoader
+from benchmark.core.method import TrainContext
+from benchmark.core.protocol import Protocol
 from methods.frl import (
     FRL,
     FrlRM,

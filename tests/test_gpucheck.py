@@ -11,8 +11,10 @@ import pytest
 import torch
 from fake_datasets import write_cifar10
 
-from benchmark import gpucheck
-from benchmark.gpucheck import (
+from benchmark.catalog import get_protocol
+from benchmark.core.trainer import Trainer
+from benchmark.devtools import gpucheck
+from benchmark.devtools.gpucheck import (
     CHECKED_MODELS,
     PRESETS,
     TINY,
@@ -29,9 +31,8 @@ from benchmark.gpucheck import (
     resume_check,
     variant_check_name,
 )
-from benchmark.oracle import RobustOracle
-from benchmark.protocols import get_protocol
-from benchmark.train import Trainer
+from benchmark.devtools.gpucheck import cli as gpucheck_cli
+from benchmark.devtools.oracle import RobustOracle
 
 CPU = torch.device("cpu")
 
@@ -135,7 +136,7 @@ def test_a_failed_step_fails_the_run(tmp_path: Path, monkeypatch, capsys) -> Non
         return [Check("kill and resume", "failed", 1.0, {}, "RuntimeError: boom"),
                 Check("real cifar10", "skipped", 0.0, {}, "no CIFAR-10")]
 
-    monkeypatch.setattr(gpucheck, "run_checks", broken)
+    monkeypatch.setattr(gpucheck_cli, "run_checks", broken)  # what main() calls
     out = tmp_path / "g.json"
     assert main(["--tiny", "--device", "cpu", "--out", str(out)]) == 1
     assert json.loads(out.read_text())["passed"] is False

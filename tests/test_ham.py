@@ -9,12 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from benchmark.attacks import PassCounter, pgd
-from benchmark.datasets.base import TensorLoader
-from benchmark.errors import UserError
-from benchmark.method import TrainContext, make_method
-from benchmark.protocols import Protocol
-from methods.ham import Ham, gair_weights
+from benchmark.catalog import make_method
+from benchmark.common.errors import UserError
+from benchmark.core.attacks import PassCounter, pgd
+from benchmark.core.datasets.base import TensorLoader
+from benchmark.core.method import TrainContext
+from benchmark.core.protocol import Protocol
+from methods.ham import DropEasy, Ham, gair_weights
 
 EPS, ALPHA, K, M = 0.3, 0.2, 10, 3
 
@@ -58,7 +59,8 @@ def test_keeps_exactly_the_examples_that_cross_within_m_steps():
     x, y = batch(X0, Y)
     for seed in range(5):  # any random start
         torch.manual_seed(seed)
-        result = pgd(model, x, y, eps=EPS, alpha=ALPHA, steps=K, drop_after=M)
+        result = DropEasy(M)
+        pgd(model, x, y, eps=EPS, alpha=ALPHA, steps=K, rule=result)
         assert result.kept.tolist() == HARD
         assert torch.all(result.first_miss[result.kept] <= M)
         assert torch.all(result.first_miss[~result.kept] == K + 1)
@@ -93,8 +95,9 @@ def test_loss_is_mean_ce_over_kept_and_dropped_get_no_more_steps():
     assert logged["ham_passes_saved_fraction"] > 0
 
     torch.manual_seed(0)
-    ref = pgd(model, x, y, eps=EPS, alpha=ALPHA, steps=K, drop_after=M)
-    kept = ref.kept
+    drop = DropEasy(M)
+    ref = pgd(model, x, y, eps=EPS, alpha=ALPHA, steps=K, rule=drop)
+    kept = drop.kept
     expected = F.cross_entropy(model(ref.x_adv[kept]), y[kept])
     torch.testing.assert_close(loss.detach(), expected.detach())
     # hard examples of class 0 end at x0 - eps, of class 1 at x0 + eps
@@ -133,12 +136,13 @@ def test_gair_loss_uses_first_miss_weights():
     torch.manual_seed(1)
     loss = Ham(reweight="gair").loss(model, x, y, ctx)
     torch.manual_seed(1)
-    ref = pgd(model, x, y, eps=EPS, alpha=ALPHA, steps=K, drop_after=M)
-    kept = ref.kept
-    w = gair_weights(ref.first_miss[kept].clamp(max=K), K, -1.0).float()
+    drop = DropEasy(M)
+    ref = pgd(model, x, y, eps=EPS, alpha=ALPHA, steps=K, rule=drop)
+    kept = drop.kept
+    w = gair_weights(drop.first_miss[kept].clamp(max=K), K, -1.0).float()
     ce = F.cross_entropy(model(ref.x_adv[kept]), y[kept], reduction="none")
     torch.testing.assert_close(loss.detach(), (w * ce).mean().detach())
-    assert ref.first_miss[3] == 0  # wrong from the start: kappa = 0, the largest weight
+    assert drop.first_miss[3] == 0  # wrong from the start: kappa = 0, the largest weight
 
 
 def test_bad_reweight_is_a_user_error_and_warm_start_is_pgd_at():
@@ -151,7 +155,7 @@ def test_bad_reweight_is_a_user_error_and_warm_start_is_pgd_at():
 
 
 def test_drop_step_beyond_k_is_refused_before_any_work():
-    from benchmark.protocols import get_protocol
+    from benchmark.catalog import get_protocol
 
     protocol = get_protocol("fmnist", "smoke")  # train_steps = 2
     with pytest.raises(UserError, match=r"ham.drop_step=3 must be <= train_steps=2"):

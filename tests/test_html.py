@@ -3,7 +3,10 @@ checkpoint, sortable, embedded plots, record links; loaded in a real headless Ch
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -60,12 +63,17 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_page_loads_in_headless_chromium(page: Path, tmp_path: Path) -> None:
+def _browser() -> str:
     browser = _chromium()
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("CI needs Chromium for the page test (.ci/run installs it)")
         pytest.skip("Chromium not installed (Debian: apt-get install chromium)")
+    return browser
+
+
+def test_page_loads_in_headless_chromium(page: Path, tmp_path: Path) -> None:
+    browser = _browser()
     base = [browser, "--headless", "--no-sandbox", "--disable-gpu",
             f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([*base, "--dump-dom", page.as_uri()], capture_output=True,
@@ -96,3 +104,42 @@ def test_published_numbers_show_when_the_dataset_matches(tmp_path: Path) -> None
 def test_attack_titles_say_their_real_steps(page: Path) -> None:
     text = page.read_text()  # the smoke preset evaluates with 2-step PGD and CW
     assert "PGD-2 avg" in text and "CW-2 avg" in text and "PGD-20" not in text
+
+
+# Run at the end of the page's body: the viewport, the page's own width, and where each header
+# cell of the leaderboard tables (not the heatmap) lies, written into an attribute of <html>.
+_MEASURE = """(function () {
+  var doc = document.documentElement;
+  var out = {inner: window.innerWidth, client: doc.clientWidth, scroll: doc.scrollWidth,
+             tables: []};
+  document.querySelectorAll('table.sortable:not(.heat)').forEach(function (t) {
+    out.tables.push(Array.from(t.tHead.rows[0].cells).map(function (th) {
+      var r = th.getBoundingClientRect();
+      return [th.textContent.trim(), r.left, r.right];
+    }));
+  });
+  doc.setAttribute('data-measure', JSON.stringify(out));
+})();"""
+
+
+def test_headline_columns_lead_and_fit_a_1400px_window(page: Path, tmp_path: Path) -> None:
+    """AutoAttack avg / worst come right after the method name and, in a 1400x900 window, end
+    inside the viewport: the headline is read without scrolling sideways."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", f"<script>{_MEASURE}</script></body>"))
+    dom = subprocess.run([_browser(), "--headless", "--no-sandbox", "--disable-gpu",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900",
+                          "--dump-dom", probe.as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    assert dom.returncode == 0, dom.stderr[-1000:]
+    found = re.search(r'data-measure="([^"]*)"', dom.stdout)
+    assert found, dom.stdout[:500]
+    measure = json.loads(html.unescape(found.group(1)))
+    assert measure["inner"] == 1400
+    assert len(measure["tables"]) == 2                    # best and last checkpoint
+    for heads in measure["tables"]:
+        assert [name for name, _, _ in heads[:3]] == ["Method", "AutoAttack avg",
+                                                       "AutoAttack worst"]
+        for name, left, right in heads[:3]:
+            assert 0 <= left < right <= measure["client"], (name, left, right, measure)
+    assert measure["scroll"] <= measure["client"]        # the page itself never scrolls sideways

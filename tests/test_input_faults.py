@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import benchmark.datasets.fmnist as fm
-from benchmark.errors import UserError
-from benchmark.registry import Registry
-from benchmark.scaffold import write_template
-from methods import import_all
+import benchmark.core.datasets.fmnist as fm
+from benchmark.cli.new_method import write_template
+from benchmark.common.errors import UserError
+from benchmark.common.plugins import load_plugins
+from benchmark.common.registry import Registry
 
 # Small stand-ins for the real shapes (60000x28x28 ...), so fake files stay tiny.
 SMALL = {"train-images-idx3-ubyte": (6, 28, 28), "train-labels-idx1-ubyte": (6,),
@@ -150,7 +150,7 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_method_file_with_syntax_error(package: Path):
     (package / "broken.py").write_text("x = 1\ndef f(:\n    pass\n")
     with pytest.raises(UserError) as err:
-        import_all("fakemethods", [str(package)])
+        load_plugins("fakemethods", [str(package)])
     msg = one_line(err)
     assert msg.startswith("fakemethods/broken.py cannot be imported (SyntaxError at line 2: ")
     assert msg.endswith("; fix it or move it out of fakemethods/")
@@ -159,25 +159,25 @@ def test_method_file_with_syntax_error(package: Path):
 def test_method_file_that_raises_on_import(package: Path):
     (package / "raises.py").write_text("import math\n\nx = 1 / 0\n")
     with pytest.raises(UserError) as err:
-        import_all("fakemethods", [str(package)])
+        load_plugins("fakemethods", [str(package)])
     assert one_line(err) == ("fakemethods/raises.py cannot be imported (ZeroDivisionError at "
                              "line 3: division by zero); fix it or move it out of fakemethods/")
 
 
-def test_import_all_imports_good_files(package: Path):
-    import_all("fakemethods", [str(package)])
+def test_load_plugins_imports_good_files(package: Path):
+    load_plugins("fakemethods", [str(package)])
     assert sys.modules["fakemethods.good"].VALUE == 1
 
 
 def test_duplicate_registration_names_both_files(package: Path):
-    from benchmark.method import load_methods
+    from benchmark.catalog import method_registry
 
-    assert "trades" in load_methods()
+    assert "trades" in method_registry()
     (package / "my_trades.py").write_text(
-        "from benchmark.method import Method, register_method\n\n"
+        "from benchmark.core.method import Method, register_method\n\n"
         '@register_method("trades")\nclass Copy(Method):\n    pass\n')
     with pytest.raises(UserError) as err:
-        import_all("fakemethods", [str(package)])
+        load_plugins("fakemethods", [str(package)])
     msg = one_line(err)
     assert msg.startswith("duplicate method name 'trades': ") and msg.endswith("; rename one")
     assert "methods/trades.py and " in msg and "fakemethods/my_trades.py" in msg

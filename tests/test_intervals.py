@@ -74,22 +74,26 @@ def test_mcnemar_by_hand():
 def test_outcomes_round_trip_and_paired_test_on_the_same_points():
     import torch
 
-    from benchmark.metrics import pack_outcomes, unpack_outcomes
-    from benchmark.report.collect import label_of
+    from benchmark.core.metrics import pack_outcomes, summarize, unpack_outcomes
     from benchmark.report.intervals import add_paired_tests, mcnemar_p
+    from benchmark.runs.schema import RunRecord
 
     bits = [True, False, True, True, False, False, False, True, True, False, True]
     assert unpack_outcomes(pack_outcomes(torch.tensor(bits)), len(bits)) == bits
 
-    def rec(method: str, seed: int, correct: list[bool]) -> dict:
-        res = {"outcomes": pack_outcomes(torch.tensor(correct)), "n_points": len(correct)}
-        return {"method": method, "seed": seed, "eval": {"best": {"autoattack": res}}}
+    def rec(method: str, seed: int, correct: list[bool]) -> RunRecord:
+        res = {**summarize([0.5], [len(correct)], ["a"]).as_dict(), "n_points": len(correct),
+               "outcomes": pack_outcomes(torch.tensor(correct))}
+        return RunRecord.from_dict({
+            "method": method, "dataset": "d", "preset": "p", "seed": seed, "protocol": {},
+            "hparams": {}, "classes": ["a"], "env": {}, "train": {}, "eval_files": {},
+            "eval_settings": {}, "history": [], "eval": {"best": {"autoattack": res}}})
 
     base = [True] * 6 + [False] * 6
     other = [True] * 4 + [False] * 2 + [True] * 5 + [False]   # b = 2, c = 5 per seed
     records = [rec("pgd_at", s, base) for s in (0, 1)] + [rec("x", s, other) for s in (0, 1)]
     summary = pd.DataFrame({"checkpoint": ["best", "best"], "method": ["pgd_at", "x"]})
-    out = add_paired_tests(summary, records, "pgd_at", label_of).set_index("method")
+    out = add_paired_tests(summary, records, "pgd_at").set_index("method")
     assert out.loc["x", "autoattack_vs_baseline_b"] == 4     # pooled over the two seeds
     assert out.loc["x", "autoattack_vs_baseline_c"] == 10
     assert out.loc["x", "autoattack_vs_baseline_p"] == pytest.approx(mcnemar_p(4, 10))

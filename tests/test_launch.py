@@ -3,20 +3,20 @@
 import json
 from pathlib import Path
 
-from benchmark.launch import run_submitit
-from benchmark.plan import plan
-from benchmark.records import read_json
+from benchmark.common.fileio import read_json
+from benchmark.planning.plan import plan
+from benchmark.planning.slurm import run_submitit
 
 
 def test_submitit_local_executor_runs_waves(tmp_path: Path):
     waves = plan(dataset="fmnist", preset="smoke", methods=["ham"], seeds=[0],
                  results=str(tmp_path), show_progress=False)
-    assert [[j.method for j in w] for w in waves] == [["pgd_at"], ["ham"]]
+    assert [[r.job.method for r in w] for w in waves] == [["pgd_at"], ["ham"]]
     failures = run_submitit(waves, tmp_path / ".submitit", cluster="local",
                             parameters={"timeout_min": 10})
     assert failures == []
     rec = read_json(tmp_path / "fmnist/smoke/ham/seed0/record.json")
-    assert rec["warm_start"]["method"] == "pgd_at"
+    assert rec["spec"]["warm_start"]["method"] == "pgd_at"
     assert rec["eval"]["best"]["autoattack"]["n_per_class"] == [2] * 10
 
 
@@ -30,7 +30,7 @@ def test_submitit_reports_a_failed_job_and_skips_its_dependents(tmp_path: Path):
                  results=str(tmp_path), show_progress=False, data_dir=str(tmp_path / "bad"))
     failures = run_submitit(waves, tmp_path / ".submitit", cluster="local",
                             parameters={"timeout_min": 10})
-    assert [j.method for j, _ in failures] == ["pgd_at", "ham"]
+    assert [r.job.method for r, _ in failures] == ["pgd_at", "ham"]
     assert failures[1][1] == "not run: its warm start fmnist/smoke/pgd_at/seed0 failed"
     ham = json.loads((tmp_path / "fmnist/smoke/ham/seed0/failed.json").read_text())
     assert ham["kind"] == "not-run"  # never submitted; recorded as not run
@@ -40,18 +40,18 @@ def test_submitit_reports_a_failed_job_and_skips_its_dependents(tmp_path: Path):
 
 
 def test_last_error_line():
-    from benchmark.launch import _last_error_line
+    from benchmark.planning.slurm import _last_error_line
 
     text = ("Job (task=0) failed\nTraceback (most recent call last):\n  File x\n"
-            "benchmark.errors.UserError: unknown model 'nope'; available: small_cnn\n"
+            "benchmark.common.errors.UserError: unknown model 'nope'; available: small_cnn\n"
             "You can check full logs with 'job.stderr(0)' and 'job.stdout(0)'or at paths:\n"
             "  - /tmp/log.err\n")
     assert _last_error_line(text) == "unknown model 'nope'; available: small_cnn"
 
 
 def test_local_crash_is_one_line_and_the_other_runs_go_on(tmp_path: Path, monkeypatch):
-    import benchmark.job
-    import benchmark.launch as launch
+    import benchmark.planning.local as launch
+    import benchmark.runs.run
 
     ran: list[str] = []
 
@@ -61,13 +61,13 @@ def test_local_crash_is_one_line_and_the_other_runs_go_on(tmp_path: Path, monkey
             raise RuntimeError("CUDA out of memory.\nTried to allocate 2 GiB")
         raise ValueError("trades crashed too")  # it started, which is all this test needs
 
-    monkeypatch.setattr(benchmark.job.Trainer, "run", crash_pgd_at)
+    monkeypatch.setattr(benchmark.runs.run.Trainer, "run", crash_pgd_at)
     waves = plan(dataset="fmnist", preset="smoke", methods=["ham", "trades"], seeds=[0],
                  results=str(tmp_path), show_progress=False)
     reported: list[tuple[str, str]] = []
-    failures = launch.run_local(waves, on_error=lambda j, e: reported.append((j.method, e)))
+    failures = launch.run_local(waves, on_error=lambda j, e: reported.append((j.job.method, e)))
     assert ran == ["pgd_at", "trades"]                      # ham never starts, trades still runs
-    assert [(j.method, e) for j, e in failures] == reported  # every failure is printed
+    assert [(j.job.method, e) for j, e in failures] == reported  # every failure is printed
     (pgd_method, pgd_error), (_, trades_error), (ham_method, ham_error) = reported
     assert trades_error.startswith("ValueError: trades crashed too")
     log = tmp_path / "fmnist/smoke/pgd_at/seed0/error.txt"

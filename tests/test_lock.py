@@ -1,4 +1,4 @@
-"""benchmark.lock: one writer per run directory (O_EXCL create, stale takeover, heartbeat)."""
+"""benchmark.runs.lock: one writer per run directory (O_EXCL create, stale takeover, heartbeat)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.errors import UserError
-from benchmark.lock import (
-    LOCK_FILE,
-    LockHeld,
-    LockInfo,
-    LockLost,
-    RunLock,
-    is_live,
-    read_lock,
-)
+from benchmark.common.errors import UserError
+from benchmark.runs.lock import RunLock
+from benchmark.runs.lock_file import LockHeld, LockLost, is_live, read_lock
+from benchmark.runs.schema import LOCK_FILE, LockInfo
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -245,7 +239,7 @@ def test_wait_returns_when_holder_releases(tmp_path: Path) -> None:
 RACER = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from benchmark.lock import RunLock
+    from benchmark.runs.lock import RunLock
     base, start, rounds = Path(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
     held = []
     for i in range(rounds):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.losses import kl_per_example, trades_loss, weighted_mean
+from benchmark.core.losses import kl_per_example, trades_loss, weighted_mean
 
 
 def _softmax(z):

@@ -14,15 +14,13 @@ from pathlib import Path
 import pytest
 import torch
 
-import benchmark.train as train_mod
-from benchmark.evaluate import load_state
-from benchmark.launch import run_local
-from benchmark.method import load_methods, make_method
-from benchmark.plan import plan
-from benchmark.protocols import get_protocol
-from benchmark.records import read_jsonl
+import benchmark.core.trainer as train_mod
+from benchmark.catalog import get_protocol, make_method, method_registry
+from benchmark.common.fileio import load_state, read_jsonl
+from benchmark.planning.local import run_local
+from benchmark.planning.plan import plan
 
-METHODS = [m for m in load_methods().names() if not m.startswith("_")]  # "_": test-only
+METHODS = [m for m in method_registry().names() if not m.startswith("_")]  # "_": test-only
 EPOCHS = 5  # every warm-started method gets >= 2 epochs of its own on smoke
 
 
@@ -61,7 +59,7 @@ def test_hyperparameters_coerce_from_strings(name: str) -> None:
 
 @pytest.mark.parametrize("name", METHODS)
 def test_docstring_names_paper_and_code(name: str) -> None:
-    cls = load_methods().get(name)
+    cls = method_registry().get(name)
     doc = f"{sys.modules[cls.__module__].__doc__ or ''}\n{cls.__doc__ or ''}"
     assert re.search(r"et al\.|Paper", doc), f"{name}: name the paper (authors, venue)"
     assert re.search(r"(?i)official code|re-implemented", doc), f"{name}: name the code"
@@ -89,8 +87,8 @@ def test_smoke_run_logs_state_and_exact_resume(name: str, reference: Path, tmp_p
         return original(self, epoch, *args)
 
     for job in (j for wave in _plan(tmp_path, name)[:-1] for j in wave):  # bases: reuse
-        shutil.copytree(reference / job.paths().root.relative_to(tmp_path),
-                        job.paths().root)
+        shutil.copytree(reference / job.paths.root.relative_to(tmp_path),
+                        job.paths.root)
     monkeypatch.setattr(train_mod.Trainer, "_train_epoch", dies_in_last_epoch)
     with pytest.raises(KeyboardInterrupt):
         run_local(_plan(tmp_path, name))
@@ -99,3 +97,28 @@ def test_smoke_run_logs_state_and_exact_resume(name: str, reference: Path, tmp_p
     ref = load_state(ref_run / "model_last.pt")["model"]
     got = load_state(tmp_path / f"fmnist/smoke/{name}/seed0/model_last.pt")["model"]
     assert all(torch.equal(ref[k], got[k]) for k in ref)
+
+
+GOLDEN = Path(__file__).with_name("golden") / "smoke_numbers.json"
+
+
+def test_every_number_equals_the_golden_records(reference: Path) -> None:
+    """The smoke runs above against records made before the layout refactor (commit e834993,
+    tests/golden_numbers.py): on a machine like the one that wrote them (same torch, CPU model
+    and threads) every number must be identical. CPU training is not bit-reproducible across
+    machines, so elsewhere only the first epoch's losses are compared (relative 1e-4) with the
+    shape of every record."""
+    from golden_numbers import machine, numbers
+
+    golden = json.loads(GOLDEN.read_text())
+    ours = numbers(reference)
+    assert set(ours) >= set(golden["numbers"]), "a method of the golden file did not run"
+    for name, expected in golden["numbers"].items():
+        got = ours[name]
+        if golden["machine"] == machine():
+            assert got == expected, f"{name}: numbers differ from the golden records"
+            continue
+        assert [h["epoch"] for h in got["history"]] == [h["epoch"] for h in expected["history"]]
+        assert got["history"][0]["loss"] == pytest.approx(expected["history"][0]["loss"],
+                                                          rel=1e-4)
+        assert got["eval"].keys() == expected["eval"].keys()

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.job import Job, run_job
-from benchmark.models import build_model
+from benchmark.core.models import build_model
+from benchmark.runs.job import Job
+from benchmark.runs.run import run_job
 
 
 def _params(model: torch.nn.Module) -> int:
@@ -92,7 +93,7 @@ def test_trainer_speed_paths_run(tmp_path: Path) -> None:
     """The trainer's amp + channels_last paths train, checkpoint and evaluate end to end."""
     record = run_job(Job("fmnist", "smoke", "pgd_at", 0, results=str(tmp_path),
                          overrides={"amp": True, "channels_last": True}, device="cpu",
-                         show_progress=False))
-    assert record["protocol"]["amp"] and record["protocol"]["channels_last"]
+                         show_progress=False).resolve())
+    assert record["spec"]["protocol"]["amp"] and record["spec"]["protocol"]["channels_last"]
     clean = record["eval"]["best"]["clean"]
     assert 0.0 <= clean["avg"] <= 1.0 and len(clean["per_class"]) == 10

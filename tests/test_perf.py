@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmark.perf import main
+from benchmark.devtools.perf import main
 
 TINY = ["--preset", "smoke", "--rounds", "1", "--batches", "1", "--eval-per-class", "1",
         "--accuracy-epochs", "1",

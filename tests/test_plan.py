@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.errors import UserError
-from benchmark.job import spec_of
-from benchmark.plan import plan
+from benchmark.common.errors import UserError
+from benchmark.planning.plan import plan
 
 
 def test_base_hyperparameters_reach_the_dependent_spec(tmp_path):
     waves = plan(dataset="fmnist", preset="smoke", methods=["frl_rwrm"], seeds=[0],
                  method_overrides={"trades": {"beta": "3"}}, results=str(tmp_path))
     (base,), (frl,) = waves
-    assert base.method == "trades" and base.make_method().beta == 3.0
-    base_spec = spec_of(base)[0]
-    frl_spec = spec_of(frl)[0]
+    assert base.job.method == "trades" and base.method.beta == 3.0
+    base_spec = base.spec
+    frl_spec = frl.spec
     assert frl_spec.warm_start["run_key"] == base_spec.key  # the base that is actually trained
     default = plan(dataset="fmnist", preset="smoke", methods=["frl_rwrm"], seeds=[0],
                    results=str(tmp_path))
-    assert spec_of(default[1][0])[0].key != frl_spec.key  # another base, another run
+    assert default[1][0].spec.key != frl_spec.key  # another base, another run
 
 
 def test_warm_start_at_the_last_epoch_is_a_one_line_error(tmp_path):
@@ -30,8 +29,8 @@ def test_warm_start_at_the_last_epoch_is_a_one_line_error(tmp_path):
 
 
 def test_keep_epochs_ignore_methods_the_protocol_cannot_run():
-    from benchmark.job import default_keep_epochs
-    from benchmark.protocols import get_protocol
+    from benchmark.catalog import get_protocol
+    from benchmark.runs.job import default_keep_epochs
 
     protocol = get_protocol("fmnist", "quick", {"train_steps": 1})  # ham's drop_step 3 > 1
     assert default_keep_epochs("trades", protocol) == {5, 7}  # DAFA's and FRL's begin epochs

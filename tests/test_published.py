@@ -7,9 +7,9 @@ import math
 
 import pandas as pd
 
-from benchmark.method import load_methods
+from benchmark.catalog import method_registry
 from benchmark.report.published import load_published, published_beside, published_markdown
-from benchmark.report.tables import md_escape
+from benchmark.report.render import md_escape
 
 
 def test_data_file_is_well_formed():
@@ -18,7 +18,7 @@ def test_data_file_is_well_formed():
     assert frame[["robust_avg", "robust_worst"]].stack().between(0, 100).all()
     assert (frame["robust_worst"] <= frame["robust_avg"]).all()
     named = {m for m in frame["method"] if m}
-    assert named <= set(load_methods().names())
+    assert named <= set(method_registry().names())
     assert frame["source"].str.len().gt(10).all()
 
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from benchmark.errors import UserError
-from benchmark.method import Method, load_methods, make_method, register_method
-from benchmark.protocols import get_protocol
-from benchmark.registry import Registry
+from benchmark.catalog import get_protocol, make_method, method_registry
+from benchmark.common.errors import UserError
+from benchmark.common.registry import Registry
+from benchmark.core.method import Method, register_method
 
 
 def test_register_get_match():
@@ -35,7 +35,7 @@ def test_unknown_name_is_one_line_with_suggestion():
 
 
 def test_methods_are_discovered_from_files():
-    names = load_methods().names()
+    names = method_registry().names()
     assert {"pgd_at", "trades"} <= set(names)
 
 
@@ -71,10 +71,10 @@ def test_protocol_overrides():
 
 
 def test_method_selection_words():
-    from benchmark.cli import _resolve_methods
+    from benchmark.cli.args import resolve_methods
 
-    every = [n for n in load_methods().names() if not n.startswith("_")]
-    assert _resolve_methods("all") == every and len(every) >= 12
-    core = _resolve_methods("core")
-    assert set(core) < set(every) and all(load_methods().get(n).core for n in core)
-    assert _resolve_methods("frl_*, ham") == ["frl_rm", "frl_rw", "frl_rwrm", "ham"]
+    every = [n for n in method_registry().names() if not n.startswith("_")]
+    assert resolve_methods("all") == every and len(every) >= 12
+    core = resolve_methods("core")
+    assert set(core) < set(every) and all(method_registry().get(n).core for n in core)
+    assert resolve_methods("frl_*, ham") == ["frl_rm", "frl_rw", "frl_rwrm", "ham"]

@@ -18,21 +18,16 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from benchmark.errors import UserError
-from benchmark.metrics import summarize
+from benchmark.common.errors import UserError
+from benchmark.core.metrics import summarize
 from benchmark.report import build_report
 from benchmark.report.aggregate import per_class_summary, rho, seed_stats, summary_frame
 from benchmark.report.collect import collect, find_runs
 from benchmark.report.intervals import curve_intervals
-from benchmark.report.layout import build_table, columns_for, si
-from benchmark.report.plots import (
-    curves_figure,
-    pareto_front,
-    per_class_figure,
-    state_figure,
-    tradeoff_figure,
-)
-from benchmark.report.tables import latex_escape, md_escape
+from benchmark.report.plot_classes import per_class_figure
+from benchmark.report.plots import curves_figure, pareto_front, state_figure, tradeoff_figure
+from benchmark.report.render import latex_escape, md_escape
+from benchmark.report.table_model import build_table, columns_for, si
 
 GOLDEN = Path(__file__).parent / "golden"
 CLASSES = ["airplane", "bird", "cat", "dog"]
@@ -53,7 +48,7 @@ EPOCHS = 5
 
 
 def _summary(per_class: list[float], n: int, clean: list[float] | None) -> dict[str, Any]:
-    out = summarize(per_class, [n] * len(per_class), CLASSES)
+    out = summarize(per_class, [n] * len(per_class), CLASSES).as_dict()
     if clean is not None:
         out["boundary_error"] = [round(max(c - a, 0.0), 6)
                                  for c, a in zip(clean, per_class, strict=True)]
@@ -88,7 +83,7 @@ def _history(method: str, seed: int, begin: int) -> list[dict[str, Any]]:
 
 
 def make_record(method: str, seed: int) -> dict[str, Any]:
-    """A record shaped like benchmark.job.run_job's, with hand-picked numbers."""
+    """A record shaped like benchmark.runs.run.run_job's, with hand-picked numbers."""
     robust = ROBUST[(method, seed)]
     warm = WARM.get(method)
     warm_s = 30.0 if warm else 0.0
@@ -213,7 +208,7 @@ def test_worst10_column_with_many_classes(tmp_path: Path) -> None:
     for ckpt in ("best", "last"):
         for attack in ("clean", "pgd20", "cw", "autoattack"):
             acc = [0.01 * (i + 1) for i in range(20)]
-            rec["eval"][ckpt][attack] = summarize(acc, [5] * 20, classes)
+            rec["eval"][ckpt][attack] = summarize(acc, [5] * 20, classes).as_dict()
     _write(tmp_path / DATASET / PRESET / "pgd_at" / "seed0" / "record.json", rec)
     coll = collect(tmp_path, DATASET, PRESET)
     table = build_table(summary_frame(coll.metrics, coll.methods), coll)
@@ -414,7 +409,7 @@ def test_validation_curve_bands_are_the_bootstrap_interval(results: Path) -> Non
     coll = collect(results, DATASET, PRESET)
     frl = coll.val_per_class[coll.val_per_class["method"] == "frl_rwrm"]
     assert sorted(frl["epoch"].unique()) == [3, 4, 5]          # the begin epoch from pgd_at
-    assert (frl["n"] == coll.records[0]["protocol"]["val_per_class"]).all()
+    assert (frl["n"] == coll.records[0].spec.protocol["val_per_class"]).all()
     bands = curve_intervals(coll.val_per_class)
     fig = curves_figure(coll.history, "toy/unit", bands=bands)
     avg = fig.axes[0]
@@ -450,7 +445,7 @@ def test_method_state_figure(results: Path) -> None:
 # ---------------------------------------------------------------- real records, through the CLI
 
 def test_cli_report_on_real_records(smoke_results: Path, tmp_path: Path, capsys) -> None:
-    from benchmark.cli import main
+    from benchmark.cli.main import main
 
     out = tmp_path / "report"
     assert main(["report", "--dataset", "fmnist", "--preset", "smoke", "--results",
@@ -494,7 +489,7 @@ def test_scored_model_expects_only_its_own_seed(results: Path, tmp_path: Path) -
     records, missing, expected = find_runs(_with_scored_model(results, tmp_path), DATASET,
                                            PRESET)
     assert expected["rb-model"] == [0] and expected["trades"] == [0, 1]
-    assert "rb-model" in {r["method"] for r in records}
+    assert "rb-model" in {r.spec.method for r in records}
     assert not [m for m in missing if m.method == "rb-model"]
 
 
@@ -525,7 +520,7 @@ def test_unbalanced_test_sets_show_overall_accuracy_beside_the_class_mean(tmp_pa
     for ckpt in ("best", "last"):
         for attack in ("clean", "pgd20", "cw", "autoattack"):
             acc = rec["eval"][ckpt][attack]["per_class"]
-            rec["eval"][ckpt][attack] = summarize(acc, n, CLASSES)
+            rec["eval"][ckpt][attack] = summarize(acc, n, CLASSES).as_dict()
     _write(tmp_path / DATASET / PRESET / "pgd_at" / "seed0" / "record.json", rec)
     coll = collect(tmp_path, DATASET, PRESET)
     table = build_table(summary_frame(coll.metrics, coll.methods), coll)

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.cli import main
-from benchmark.errors import UserError
-from benchmark.models import build_model
-from benchmark.score import fit, state_dict_of
+from benchmark.cli.main import main
+from benchmark.common.errors import UserError
+from benchmark.core.evaluation.loading import fit, state_dict_of
+from benchmark.core.models import build_model
 
 SMOKE = ["--dataset", "fmnist", "--preset", "smoke", "--device", "cpu", "--quiet"]
 
@@ -52,7 +52,7 @@ def test_eval_reproduces_the_run(run_dir: Path, tmp_path: Path,
     assert rec["eval"]["best"]["clean"]["avg"] == run["eval"]["best"]["clean"]["avg"]
     # the record has run_job's schema; one checkpoint: best and last are the same numbers
     assert set(run) <= set(rec)
-    assert rec["method"] == "ckpt-model_best" and rec["model"] == "small_cnn"
+    assert rec["spec"]["method"] == "ckpt-model_best" and rec["spec"]["model"] == "small_cnn"
     assert rec["eval"]["last"] == rec["eval"]["best"]
     assert rec["eval_files"]["best"] == rec["eval_files"]["last"]
     assert (tmp_path / "fmnist/smoke/ckpt-model_best/seed0" / rec["eval_files"]["best"]).exists()
@@ -134,7 +134,7 @@ def test_label_collision(run_dir: Path, tmp_path: Path,
     assert _eval("--checkpoint", str(other), "--results", res) == 2
     assert "--label" in _one_line_error(capsys)
     assert _eval("--checkpoint", str(other), "--results", res, "--label", "random init") == 0
-    assert _record(Path(res), "random-init")["method"] == "random-init"
+    assert _record(Path(res), "random-init")["spec"]["method"] == "random-init"
 
 
 def test_exactly_one_source(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmark.cli import main
-from benchmark.errors import UserError
-from benchmark.plan import plan
+from benchmark.cli.main import main
+from benchmark.common.errors import UserError
+from benchmark.planning.plan import plan
 
 
 def _labels(waves) -> list[list[str]]:
@@ -22,9 +22,9 @@ def test_a_method_sweep_is_one_variant_per_value():
                  sweep={"trades.beta": ["1", "3"]})
     assert _labels(waves) == [["pgd_at", "trades[beta=1]", "trades[beta=3]"]]
     jobs = {j.label: j for j in waves[0]}
-    assert jobs["trades[beta=3]"].make_method().beta == 3.0
-    assert jobs["trades[beta=3]"].paths().root.name == "seed0"
-    assert jobs["trades[beta=3]"].paths().root.parent.name == "trades[beta=3]"
+    assert jobs["trades[beta=3]"].method.beta == 3.0
+    assert jobs["trades[beta=3]"].paths.root.name == "seed0"
+    assert jobs["trades[beta=3]"].paths.root.parent.name == "trades[beta=3]"
 
 
 def test_warm_starts_pick_the_matching_base():
@@ -38,7 +38,7 @@ def test_warm_starts_pick_the_matching_base():
     assert _labels(waves) == [["pgd_at[epochs=3]", "pgd_at[epochs=4]"],
                               ["ham[epochs=3]", "ham[epochs=4]"]]
     ham = next(j for j in waves[1] if j.label == "ham[epochs=4]")
-    assert ham.base.endswith("pgd_at[epochs=4]/seed0") and ham.protocol().epochs == 4
+    assert ham.base.name.endswith("pgd_at[epochs=4]/seed0") and ham.protocol.epochs == 4
 
 
 def test_a_grid_and_a_tag():

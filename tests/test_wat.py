@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark.attacks import PassCounter
-from benchmark.datasets.base import TensorLoader
-from benchmark.method import TrainContext
-from benchmark.protocols import Protocol
+from benchmark.core.attacks import PassCounter
+from benchmark.core.datasets.base import TensorLoader
+from benchmark.core.method import TrainContext
+from benchmark.core.protocol import Protocol
 from methods.wat import TradesWat, class_costs, expert_weights
 
 CPU = torch.device("cpu")

@@ -1,9 +1,6 @@
-"""Presets: importing this package registers every preset module in it (one per dataset)."""
+"""Presets: importing this package registers every preset module in it (one per dataset;
+`_` modules are shared helpers)."""
 
-import importlib
-import pkgutil
+from benchmark.common.plugins import load_plugins
 
-for _mod in pkgutil.iter_modules(__path__):
-    if _mod.name.startswith("_"):
-        continue  # shared helpers, not a dataset's presets
-    importlib.import_module(f"{__name__}.{_mod.name}")
+load_plugins(__name__, __path__)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmark.protocols import Protocol, register_preset
+from benchmark.core.protocol import Protocol, register_preset
 
 THREAT = dict(eps=8 / 255, alpha=2 / 255, train_steps=10)
 FULL_EPOCHS = 120

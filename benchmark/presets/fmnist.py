@@ -1,6 +1,6 @@
 """Fashion-MNIST presets: the CPU testbed (small CNN, L-inf eps 0.1, alpha 0.01)."""
 
-from benchmark.protocols import Protocol, register_preset
+from benchmark.core.protocol import Protocol, register_preset
 
 THREAT = dict(eps=0.1, alpha=0.01, train_steps=10)
 

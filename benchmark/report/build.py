@@ -5,22 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmark.errors import UserError
-from benchmark.records import atomic_write_text
+from benchmark.common.errors import UserError
+from benchmark.common.fileio import atomic_write_text
 from benchmark.report.aggregate import summary_frame
-from benchmark.report.collect import ATTACKS, BASELINE, collect, label_of
+from benchmark.report.captions import facts, paired_text
+from benchmark.report.collect import ATTACKS, BASELINE, collect
 from benchmark.report.html import render_html
 from benchmark.report.intervals import add_intervals, add_paired_tests
-from benchmark.report.layout import build_table, facts, paired_text, split_table
 from benchmark.report.plots import write_plots
 from benchmark.report.published import published_beside, published_markdown
-from benchmark.report.tables import (
+from benchmark.report.render import (
     md_escape,
     render_latex,
     render_markdown,
     render_standalone,
     table_frame,
 )
+from benchmark.report.table_model import build_table, split_table
 from benchmark.report.tidy import tidy
 
 FORMATS = ("latex", "md", "csv", "html")
@@ -37,7 +38,7 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     out = Path(out) if out is not None else Path(results) / dataset / preset / "report"
     out.mkdir(parents=True, exist_ok=True)
     summary = add_intervals(summary_frame(coll.metrics, coll.methods), coll.per_class, ATTACKS)
-    summary = add_paired_tests(summary, coll.records, BASELINE, label_of)
+    summary = add_paired_tests(summary, coll.records, BASELINE)
     table = build_table(summary, coll)
     info = facts(coll, table)
     written: dict[str, Path] = {}

@@ -7,21 +7,22 @@ finished runs, and the other files of a run directory to say how far an unfinish
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from benchmark.errors import UserError
-from benchmark.evaluate import ATTACKS as EVAL_ATTACKS_NAMES
-from benchmark.plan import planned_runs
-from benchmark.records import RunPaths, read_json, run_state
-from benchmark.schema import EpochLog, RunRecord, SchemaError, variant_label
+from benchmark.common.errors import UserError
+from benchmark.common.fileio import read_json
+from benchmark.common.schema import SchemaError
+from benchmark.core.evaluation.suite import ATTACKS as EVAL_ATTACKS_NAMES
+from benchmark.core.metrics import AttackResult
+from benchmark.runs.paths import RunPaths
+from benchmark.runs.schema import CHECKPOINTS, EpochLog, RunRecord
+from benchmark.runs.state import run_state, walk_results
 
-ATTACKS = EVAL_ATTACKS_NAMES  # the evaluator's registry (benchmark.evaluate.EVAL_ATTACKS)
-CHECKPOINTS = ("best", "last")
+ATTACKS = EVAL_ATTACKS_NAMES  # the evaluator's registry (core/evaluation/suite.py)
 BASELINE = "pgd_at"
 VAL_KEYS = ("clean_avg", "clean_worst", "robust_avg", "robust_worst")
 COST_KEYS = {  # metrics column -> (record section, key): training and evaluation cost
@@ -35,7 +36,6 @@ COST_KEYS = {  # metrics column -> (record section, key): training and evaluatio
     "eval_seconds_total": ("eval_cost", "seconds"),
     "eval_peak_memory_mb": ("eval_cost", "peak_memory_mb"),
 }
-_SEED_DIR = re.compile(r"^seed(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class Collection:
 
     dataset: str
     preset: str
-    records: list[dict[str, Any]]
+    records: list[RunRecord]
     metrics: pd.DataFrame      # run x checkpoint x attack: summaries and cost columns
     per_class: pd.DataFrame    # run x checkpoint x attack x class (long form)
     history: pd.DataFrame      # run x epoch: validation numbers
@@ -77,17 +77,12 @@ class Collection:
 
     @property
     def classes(self) -> list[str]:
-        return list(self.records[0]["classes"])
+        return list(self.records[0].classes)
 
 
 def order_methods(methods: Any) -> list[str]:
     """pgd_at first (the reference), then the others alphabetically."""
     return sorted(set(methods), key=lambda m: (m != BASELINE, m))
-
-
-def label_of(rec: dict[str, Any]) -> str:
-    """A record's name in tables: its method, with its variant (`trades[beta=3]`) if any."""
-    return variant_label(rec["method"], rec.get("variant") or "")
 
 
 def run_name(method: str, seed: int) -> str:
@@ -104,19 +99,6 @@ def _num(value: Any) -> float:
         return math.nan
 
 
-def _seed_dirs(root: Path) -> dict[str, dict[int, Path]]:
-    """method -> seed -> run directory, for every seed<k> directory under root."""
-    found: dict[str, dict[int, Path]] = {}
-    if not root.is_dir():
-        return found
-    for method_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        for run_dir in sorted(p for p in method_dir.iterdir() if p.is_dir()):
-            match = _SEED_DIR.match(run_dir.name)
-            if match:
-                found.setdefault(method_dir.name, {})[int(match.group(1))] = run_dir
-    return found
-
-
 def _is_scored(run_dir: Path) -> bool:
     """A `fairbench eval` run (a scored checkpoint or zoo model, not trained here)."""
     try:
@@ -127,15 +109,21 @@ def _is_scored(run_dir: Path) -> bool:
 
 
 def find_runs(results: Path, dataset: str, preset: str
-              ) -> tuple[list[dict[str, Any]], list[MissingRun], dict[str, list[int]]]:
+              ) -> tuple[list[RunRecord], list[MissingRun], dict[str, list[int]]]:
     """Finished records, missing runs and the expected method -> seeds.
 
     Expected: every trained method with a run directory, each with the union of all seeds seen,
     so a method with some seeds finished and others not is listed as missing those seeds; a
     model scored by `fairbench eval` expects only the seed it has.
     """
-    dirs = _seed_dirs(Path(results) / dataset / preset)
-    planned = planned_runs(Path(results), dataset, preset)
+    entries = walk_results(Path(results), dataset, preset)
+    dirs: dict[str, dict[int, Path]] = {}
+    planned: dict[str, set[int]] = {}
+    for entry in entries:
+        if entry.paths is not None:
+            dirs.setdefault(entry.method, {})[entry.seed] = entry.paths.root
+        else:
+            planned.setdefault(entry.method, set()).add(entry.seed)
     seeds = sorted({s for by_seed in dirs.values() for s in by_seed}
                    | {s for p in planned.values() for s in p})
     expected = {m: sorted(dirs[m]) if m in dirs and all(map(_is_scored, dirs[m].values()))
@@ -147,8 +135,7 @@ def find_runs(results: Path, dataset: str, preset: str
             state, detail = run_state(RunPaths(run_dir)) if run_dir else ("not started", "")
             if state == "evaluated":
                 try:
-                    records.append(RunRecord.from_dict(read_json(run_dir / "record.json"))
-                                   .as_dict())
+                    records.append(RunRecord.from_dict(read_json(run_dir / "record.json")))
                     continue
                 except (UserError, SchemaError, OSError) as err:
                     state, detail = "damaged", str(err)
@@ -156,41 +143,38 @@ def find_runs(results: Path, dataset: str, preset: str
     return records, missing, expected
 
 
-def overall_accuracy(res: dict[str, Any]) -> float:
+def overall_accuracy(res: AttackResult) -> float:
     """Pointwise accuracy over all evaluated points (what SVHN papers report): the per-class
     accuracies weighted by their point counts; NaN without counts."""
-    n = res.get("n_per_class") or []
-    acc = res.get("per_class") or []
+    n, acc = res.n_per_class or [], res.per_class or []
     if not n or len(n) != len(acc) or not sum(n):
         return math.nan
     return sum(_num(a) * k for a, k in zip(acc, n, strict=True) if k) / sum(n)
 
 
-def metrics_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def metrics_frame(records: list[RunRecord]) -> pd.DataFrame:
     """One row per run x checkpoint x attack with avg / worst / std / worst10 / worst_class and
     cost columns (training cost is the run's, repeated on each row)."""
     rows = []
     for rec in records:
-        costs = {col: _num((rec.get(section) or {}).get(key))
+        costs = {col: _num((getattr(rec, section) or {}).get(key))
                  for col, (section, key) in COST_KEYS.items()}
         for ckpt in CHECKPOINTS:
-            ev = rec.get("eval", {}).get(ckpt)
-            if not ev:
+            ev = rec.eval.get(ckpt)
+            if ev is None:
                 continue
             for attack in ATTACKS:
-                res = ev.get(attack)
-                if not res:
+                res = ev.attacks.get(attack)
+                if res is None:
                     continue
                 rows.append({
-                    "run": run_name(label_of(rec), rec["seed"]), "method": label_of(rec),
-                    "seed": int(rec["seed"]), "checkpoint": ckpt, "attack": attack,
-                    "avg": _num(res.get("avg")), "overall": overall_accuracy(res),
-                    "balanced": len(set(res.get("n_per_class") or [])) <= 1,
-                    "worst": _num(res.get("worst")),
-                    "std": _num(res.get("std")), "worst10": _num(res.get("worst10")),
-                    "worst_class": res.get("worst_class"), "n_classes": len(res["per_class"]),
-                    "epoch": ev.get("epoch"),
-                    "eval_seconds": _num((ev.get("seconds") or {}).get(attack)),
+                    "run": run_name(rec.label, rec.seed), "method": rec.label,
+                    "seed": rec.seed, "checkpoint": ckpt, "attack": attack,
+                    "avg": _num(res.avg), "overall": overall_accuracy(res),
+                    "balanced": len(set(res.n_per_class or [])) <= 1,
+                    "worst": _num(res.worst), "std": _num(res.std), "worst10": _num(res.worst10),
+                    "worst_class": res.worst_class, "n_classes": len(res.per_class),
+                    "epoch": ev.epoch, "eval_seconds": _num(ev.seconds.get(attack)),
                     **costs,
                 })
     return pd.DataFrame(rows, columns=[
@@ -199,51 +183,51 @@ def metrics_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
         "worst_class", "n_classes", "epoch", "eval_seconds", *COST_KEYS])
 
 
-def per_class_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def per_class_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Every per-class number: run, method, seed, checkpoint, attack, class, accuracy, n and
     boundary error (clean-correct but adversarially wrong; NaN for clean)."""
     rows = []
     for rec in records:
-        classes = rec["classes"]
+        classes = rec.classes
         for ckpt in CHECKPOINTS:
             for attack in ATTACKS:
-                res = (rec.get("eval", {}).get(ckpt) or {}).get(attack)
-                if not res:
+                res = rec.result(ckpt, attack)
+                if res is None:
                     continue
-                n = res.get("n_per_class") or [None] * len(classes)
-                bndy = res.get("boundary_error") or [None] * len(classes)
+                n = res.n_per_class or [None] * len(classes)
+                bndy = res.boundary_error or [None] * len(classes)
                 for i, name in enumerate(classes):
                     rows.append({
-                        "run": run_name(label_of(rec), rec["seed"]), "method": label_of(rec),
-                        "seed": int(rec["seed"]), "checkpoint": ckpt, "attack": attack,
-                        "class_index": i, "class": name, "accuracy": _num(res["per_class"][i]),
+                        "run": run_name(rec.label, rec.seed), "method": rec.label,
+                        "seed": rec.seed, "checkpoint": ckpt, "attack": attack,
+                        "class_index": i, "class": name, "accuracy": _num(res.per_class[i]),
                         "n": n[i], "boundary_error": _num(bndy[i]),
                     })
     return pd.DataFrame(rows, columns=["run", "method", "seed", "checkpoint", "attack",
                                        "class_index", "class", "accuracy", "n", "boundary_error"])
 
 
-def _begin_epoch(rec: dict[str, Any]) -> int:
-    return int((rec.get("warm_start") or {}).get("epoch", 0) or 0)
+def _begin_epoch(rec: RunRecord) -> int:
+    return int((rec.spec.warm_start or {}).get("epoch", 0) or 0)
 
 
-def _history_lines(rec: dict[str, Any], by_run: dict[tuple[Any, int], dict[str, Any]]
+def _history_lines(rec: RunRecord, by_run: dict[tuple[Any, int], RunRecord]
                    ) -> list[tuple[dict[str, Any], bool]]:
     """(epoch log, from the base run) of a run: a warm-started run starts with its base run's
     log line at the begin epoch, when that run is among the records."""
-    seed, begin = int(rec["seed"]), _begin_epoch(rec)
-    base = by_run.get(((rec.get("warm_start") or {}).get("method"), seed))
-    start = [h for h in (base or {}).get("history", []) if h.get("epoch") == begin]
-    return [(h, True) for h in start[:1]] + [(h, False) for h in rec.get("history", [])]
+    seed, begin = rec.seed, _begin_epoch(rec)
+    base = by_run.get(((rec.spec.warm_start or {}).get("method"), seed))
+    start = [h for h in (base.history if base else []) if h.get("epoch") == begin]
+    return [(h, True) for h in start[:1]] + [(h, False) for h in rec.history]
 
 
-def history_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def history_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Validation numbers per run and epoch (absolute epochs). A warm-started run gets one extra
     row at its begin epoch, taken from its base run's log when that run is among the records."""
-    by_run = {(label_of(r), int(r["seed"])): r for r in records}
+    by_run = {(r.label, r.seed): r for r in records}
     rows = []
     for rec in records:
-        method, seed, begin = label_of(rec), int(rec["seed"]), _begin_epoch(rec)
+        method, seed, begin = rec.label, rec.seed, _begin_epoch(rec)
         for line, from_base in _history_lines(rec, by_run):
             val = line.get("val") or {}
             rows.append({
@@ -256,14 +240,14 @@ def history_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                                        "begin_epoch", "from_base", *(f"val_{k}" for k in VAL_KEYS)])
 
 
-def val_class_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def val_class_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Validation robust accuracy per run, epoch and class with its points per class (the
     protocol's val_per_class; the split is class-balanced): what the curves' intervals need."""
-    by_run = {(label_of(r), int(r["seed"])): r for r in records}
+    by_run = {(r.label, r.seed): r for r in records}
     rows = []
     for rec in records:
-        method, seed = label_of(rec), int(rec["seed"])
-        n = (rec.get("protocol") or {}).get("val_per_class")
+        method, seed = rec.label, rec.seed
+        n = rec.spec.protocol.get("val_per_class")
         for line, _ in _history_lines(rec, by_run):
             accs = _numeric_list((line.get("val") or {}).get("robust_per_class"))
             rows += [{"run": run_name(method, seed), "method": method, "seed": seed,
@@ -280,12 +264,12 @@ def _numeric_list(value: Any) -> list[float] | None:
     return None
 
 
-def state_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
+def state_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Method state logged per epoch (history keys that are not standard): long form with
     `index` = element of a list (per-class multipliers, ...) or -1 for a scalar."""
     rows = []
     for rec in records:
-        for line in rec.get("history", []):
+        for line in rec.history:
             log = EpochLog.from_dict(line)
             for key, value in log.method.items():
                 values = _numeric_list(value)
@@ -295,8 +279,8 @@ def state_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
                     items = [(-1, float(value))]
                 else:
                     continue
-                rows += [{"run": run_name(label_of(rec), rec["seed"]), "method": label_of(rec),
-                          "seed": int(rec["seed"]), "epoch": int(log.epoch), "key": key,
+                rows += [{"run": run_name(rec.label, rec.seed), "method": rec.label,
+                          "seed": rec.seed, "epoch": int(log.epoch), "key": key,
                           "index": i, "value": v} for i, v in items]
     return pd.DataFrame(rows, columns=["run", "method", "seed", "epoch", "key", "index", "value"])
 

@@ -1,6 +1,8 @@
 """The leaderboard page: one self-contained `index.html` (no network, no external files).
 
-Sortable tables per checkpoint (click a header), a per-class heatmap of AutoAttack accuracy, the
+Sortable tables per checkpoint (click a header) that lead with the headline columns (AutoAttack
+average and worst class, right after the method name, kept in view while a wide table scrolls
+sideways), a per-class heatmap of AutoAttack accuracy, the
 report's plots (embedded PNG), the paired test against pgd_at, the protocol and AutoAttack
 settings, the missing-run note and a link to each run's record.json.
 """
@@ -15,33 +17,52 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.report.aggregate import per_class_summary
-from benchmark.report.collect import Collection, label_of
-from benchmark.report.layout import (
+from benchmark.report.aggregate import RHO_ATTACK, per_class_summary
+from benchmark.report.captions import (
     Facts,
-    Table,
     caption_sentences,
-    display_names,
     missing_note,
     paired_text,
     short_caption,
 )
+from benchmark.report.collect import Collection
 from benchmark.report.published import num
-from benchmark.report.tables import MD_SYMBOLS
+from benchmark.report.render import MD_SYMBOLS
+from benchmark.report.table_model import Table, display_names
+
+# The page's leaderboard leads with these columns (AutoAttack avg, [overall,] worst), in the
+# table's own order; the LaTeX / Markdown / CSV tables keep theirs.
+HEADLINE = (f"{RHO_ATTACK}_avg", f"{RHO_ATTACK}_overall", f"{RHO_ATTACK}_worst")
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:80em;color:#222;padding:0 1em}
+.wide{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;margin:1em 0;font-size:.9em}
 th,td{padding:.25em .6em;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
 th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}
 td:first-child,th:first-child{text-align:left}
+.lead{position:sticky;z-index:1;background:#fff} th.lead{z-index:2;background:#f4f4f4}
+td.head{background:#f3f7fc} th.head{background:#e3ecf7}
+.lead-end{box-shadow:inset -1px 0 #aab}
 td.best{font-weight:bold} .std,.ci{color:#777;font-size:.85em} .note{color:#555;font-size:.9em}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 .heat td{text-align:center;min-width:3.5em}
 """
 
-SORT_SCRIPT = """
-document.querySelectorAll('table.sortable th').forEach(function (th, col) {
+PAGE_SCRIPT = """
+// The leading columns (method, headline) stay in view while a wide table scrolls sideways:
+// each sticks at the left edge of the columns before it.
+document.querySelectorAll('table.leaderboard').forEach(function (table) {
+  var heads = Array.from(table.tHead.rows[0].cells).filter(function (th) {
+    return th.classList.contains('lead');
+  });
+  var lefts = heads.map(function (th) { return th.offsetLeft - heads[0].offsetLeft; });
+  Array.from(table.rows).forEach(function (row) {
+    lefts.forEach(function (left, i) { row.cells[i].style.left = left + 'px'; });
+  });
+});
+document.querySelectorAll('table.sortable th').forEach(function (th) {
+  var col = th.cellIndex;  // the column within its own table
   th.addEventListener('click', function () {
     var body = th.closest('table').tBodies[0];
     var rows = Array.from(body.rows);
@@ -78,29 +99,56 @@ def _interval(summary: pd.DataFrame | None, checkpoint: str, method: str, key: s
     return f' <span class="ci">[{lo:.1f}, {hi:.1f}]</span>'
 
 
+def _page_order(table: Table) -> list[int]:
+    """The table's column indices in the page's order: the headline columns first, then the
+    others as the table has them."""
+    head = [i for i, c in enumerate(table.columns) if c.key in HEADLINE]
+    return head + [i for i in range(len(table.columns)) if i not in head]
+
+
+def _cls(*names: str) -> str:
+    """A class attribute of the non-empty names, or ''."""
+    names = tuple(n for n in names if n)
+    return f' class="{" ".join(names)}"' if names else ""
+
+
 def _table(table: Table, panel_index: int, records: dict[str, list[str]],
            summary: pd.DataFrame | None = None) -> str:
+    """One checkpoint's panel: Method and the headline columns (they stay in view while the
+    table scrolls sideways), n, the other columns, the record links."""
     panel = table.panels[panel_index]
-    head = "".join(f"<th>{_esc(c.md_label)}</th>" for c in table.columns)
+    order = _page_order(table)
+    n_head = sum(table.columns[i].key in HEADLINE for i in order)
+
+    def kind(pos: int) -> tuple[str, ...]:
+        """The classes of page column `pos` (0 is Method, 1.. the table's columns in order)."""
+        if pos > n_head:
+            return ()
+        return ("lead", "head" if pos else "", "lead-end" if pos == n_head else "")
+
+    heads = [f"<th{_cls(*kind(0))}>Method</th>"]
+    heads += [f"<th{_cls(*kind(pos))}>{_esc(table.columns[i].md_label)}</th>"
+              for pos, i in enumerate(order, start=1)]
+    heads.insert(n_head + 1, "<th>n</th>")
     rows = []
     for label, method, seeds, cells in zip(panel.labels, panel.methods, panel.seeds,
                                            panel.cells, strict=True):
         links = " ".join(f'<a href="{_esc(href)}">{_esc(Path(href).parent.name)}</a>'
                          for href in records.get(method, []))
-        tds = []
-        for col, cell in zip(table.columns, cells, strict=True):
+        tds = [f'<td data-v="{_esc(label)}"{_cls(*kind(0))}>{_esc(label)}</td>']
+        for pos, i in enumerate(order, start=1):
+            col, cell = table.columns[i], cells[i]
             value = cell.mean if cell.mean is not None else "—"
             sort = cell.mean if cell.mean is not None else "NaN"
             std = f' <span class="std">± {_esc(cell.std)}</span>' if cell.std else ""
             std += _interval(summary, panel.checkpoint, method, col.key)
-            best = ' class="best"' if cell.bold else ""
-            tds.append(f'<td data-v="{_esc(sort)}"{best}>{_esc(value)}{std}</td>')
-        rows.append(f'<tr><td data-v="{_esc(label)}">{_esc(label)}</td>'
-                    f'<td data-v="{_esc(seeds)}">{_esc(seeds)}</td>{"".join(tds)}'
-                    f'<td data-v="">{links}</td></tr>')
-    return (f'<h3>{_esc(panel.title)}</h3><table class="sortable"><thead><tr><th>Method</th>'
-            f'<th>n</th>{head}<th>records</th></tr></thead><tbody>{"".join(rows)}'
-            f"</tbody></table>")
+            classes = _cls("best" if cell.bold else "", *kind(pos))
+            tds.append(f'<td data-v="{_esc(sort)}"{classes}>{_esc(value)}{std}</td>')
+        tds.insert(n_head + 1, f'<td data-v="{_esc(seeds)}">{_esc(seeds)}</td>')
+        rows.append(f'<tr>{"".join(tds)}<td data-v="">{links}</td></tr>')
+    return (f'<h3>{_esc(panel.title)}</h3><div class="wide"><table class="sortable leaderboard">'
+            f'<thead><tr>{"".join(heads)}<th>records</th></tr></thead><tbody>{"".join(rows)}'
+            f"</tbody></table></div>")
 
 
 def _heatmap(coll: Collection) -> str:
@@ -125,8 +173,9 @@ def _heatmap(coll: Collection) -> str:
         rows.append(f'<tr><td data-v="{_esc(names[method])}">{_esc(names[method])}</td>'
                     f'{"".join(cells)}</tr>')
     return (f'<h2>Per-class AutoAttack accuracy (%)</h2><p class="note">Best checkpoint, mean '
-            f'over seeds; red is low, green is high.</p><table class="sortable heat"><thead>'
-            f'<tr><th>Method</th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
+            f'over seeds; red is low, green is high.</p><div class="wide">'
+            f'<table class="sortable heat"><thead><tr><th>Method</th>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
 def _plots(out: Path) -> str:
@@ -163,9 +212,9 @@ def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
     """The page's HTML; plots are read from `out` (written before), record links are relative
     to `out`."""
     records: dict[str, list[str]] = {}
-    for rec in sorted(coll.records, key=lambda r: int(r["seed"])):
-        label = label_of(rec)
-        record = results / coll.dataset / coll.preset / label / f"seed{rec['seed']}" / "record.json"
+    for rec in sorted(coll.records, key=lambda r: r.seed):
+        label = rec.label
+        record = results / coll.dataset / coll.preset / label / f"seed{rec.seed}" / "record.json"
         records.setdefault(label, []).append(Path(os.path.relpath(record, out)).as_posix())
     title = f"fairbench: {facts.dataset} ({facts.preset})"
     details = " ".join(caption_sentences(facts, MD_SYMBOLS, str))
@@ -184,5 +233,5 @@ def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
         _published(published if published is not None else pd.DataFrame()),
         f'<h2>Protocol and evaluation</h2><p class="note">{_esc(details)}</p>',
         f'<p class="note">{_esc(missing_note(coll))}</p>',
-        f"<script>{SORT_SCRIPT}</script></body></html>",
+        f"<script>{PAGE_SCRIPT}</script></body></html>",
     ]) + "\n"

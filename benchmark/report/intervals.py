@@ -22,6 +22,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from benchmark.core.metrics import unpack_outcomes
+from benchmark.runs.schema import RunRecord
+
 REPS = 2000
 LEVEL = 0.95
 STATISTICS = ("avg", "worst")
@@ -114,24 +117,22 @@ def mcnemar_p(b: int, c: int) -> float:
     return 1.0 if b + c == 0 else float(binomtest(min(b, c), b + c, 0.5).pvalue)
 
 
-def _outcomes(rec: dict, checkpoint: str, attack: str) -> list[bool] | None:
-    from benchmark.metrics import unpack_outcomes
-
-    res = ((rec.get("eval") or {}).get(checkpoint) or {}).get(attack) or {}
-    if "outcomes" not in res:
+def _outcomes(rec: RunRecord, checkpoint: str, attack: str) -> list[bool] | None:
+    res = rec.result(checkpoint, attack)
+    if res is None or res.outcomes is None or res.n_points is None:
         return None
-    return unpack_outcomes(res["outcomes"], int(res["n_points"]))
+    return unpack_outcomes(res.outcomes, int(res.n_points))
 
 
-def add_paired_tests(summary: pd.DataFrame, records: Sequence[dict], baseline: str,
-                     label_of, attack: str = "autoattack") -> pd.DataFrame:
+def add_paired_tests(summary: pd.DataFrame, records: Sequence[RunRecord], baseline: str,
+                     attack: str = "autoattack") -> pd.DataFrame:
     """`<attack>_vs_baseline_b`, `_c` (discordant points pooled over shared seeds) and `_p`
     (exact McNemar) per method and checkpoint; NaN without per-point outcomes."""
     out = summary.copy()
     key = f"{attack}_vs_baseline"
     for col in ("b", "c", "p"):
         out[f"{key}_{col}"] = np.nan
-    by_run = {(label_of(r), int(r["seed"])): r for r in records}
+    by_run = {(r.label, r.seed): r for r in records}
     for i, row in out.iterrows():
         if row["method"] == baseline:
             continue

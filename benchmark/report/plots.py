@@ -3,123 +3,22 @@ Figure; save_figure writes it as PNG and PDF."""
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from benchmark.evaluate import attack_title
-from benchmark.report.aggregate import per_class_summary
+from benchmark.core.evaluation.suite import attack_title
 from benchmark.report.collect import Collection, order_methods
+from benchmark.report.figure_style import error_bars, method_colors, new_figure, shown, styled
 from benchmark.report.intervals import curve_intervals
 from benchmark.report.labels import place_labels
-from benchmark.report.layout import display_names
-
-STYLE = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-         "xtick.labelsize": 8, "ytick.labelsize": 8, "lines.linewidth": 1.6,
-         "axes.grid": True, "grid.alpha": 0.3, "axes.axisbelow": True}
-
-
-def styled(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Build the figure under the report's print-friendly style."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with matplotlib.rc_context(STYLE):
-            return fn(*args, **kwargs)
-    return wrapper
-
-
-def shown(method: str) -> str:
-    """A method's display name (Method.title; a variant keeps its settings)."""
-    return display_names([method])[method]
-
-
-def new_figure(width: float, height: float) -> Figure:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def method_colors(methods: Sequence[str]) -> dict[str, Any]:
-    """One stable colour per method (in table order) across every figure."""
-    cmap = matplotlib.colormaps["tab10" if len(methods) <= 10 else "tab20"]
-    return {m: cmap(i % cmap.N) for i, m in enumerate(order_methods(methods))}
-
-
-CLASSES_PER_ROW = 25  # many classes wrap onto several rows of bars (print width)
-
-
-@styled
-def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str,
-                     checkpoint: str = "best", attack: str = "autoattack",
-                     colors: dict[str, Any] | None = None) -> Figure:
-    """Grouped bars: accuracy per class for every method, mean over seeds with 95 % bootstrap
-    interval error bars (seeds and test points; clipped to [0, 100]), each method's worst class
-    (every tied one) marked with a triangle. More than 30 classes wrap onto rows of 25."""
-    summ = per_class_summary(per_class, checkpoint, attack)
-    methods = order_methods(summ["method"])
-    colors = colors or method_colors(methods)
-    n_cls, n_m = len(classes), max(len(methods), 1)
-    per_row = n_cls if n_cls <= 30 else CLASSES_PER_ROW
-    n_rows = max(1, math.ceil(n_cls / max(per_row, 1)))
-    fig = new_figure(min(16.0, max(6.5, 0.16 * per_row * (n_m + 1) + 1.5)), 0.6 + 3.2 * n_rows)
-    axes = np.atleast_1d(fig.subplots(n_rows, 1, squeeze=False)).ravel()
-    data = {}
-    for method in methods:
-        rows = summ[summ["method"] == method].set_index("class_index").reindex(range(n_cls))
-        mean = rows["mean"].to_numpy(float) * 100
-        err = _error_bars(mean, rows["lo"].to_numpy(float) * 100,
-                          rows["hi"].to_numpy(float) * 100)
-        rounded = np.round(mean, 1)  # ties as the tables show them (0.1 %)
-        worst = set(np.flatnonzero(rounded == np.nanmin(rounded)).tolist()) \
-            if np.isfinite(mean).any() else set()
-        data[method] = (mean, err, worst)
-    top = max((float(np.nanmax(m + np.nan_to_num(e[1]), initial=0.0))
-               for m, e, _ in data.values()), default=0.0)
-    width = 0.8 / n_m
-    bars = []
-    for r, ax in enumerate(axes):
-        lo, hi = r * per_row, min(n_cls, (r + 1) * per_row)
-        x = np.arange(hi - lo)
-        for j, method in enumerate(methods):
-            mean, err, worst = data[method]
-            has_err = bool(np.isfinite(err).any())
-            xs = x - 0.4 + width * (j + 0.5)
-            cont = ax.bar(xs, mean[lo:hi], width, capsize=2, color=colors[method],
-                          label=shown(method),
-                          yerr=np.nan_to_num(err[:, lo:hi]) if has_err else None,
-                          error_kw={"linewidth": 0.8})
-            bars += [cont] if r == 0 else []
-            for w in sorted(k for k in worst if lo <= k < hi):
-                y = mean[w] + (np.nan_to_num(err[1, w]) if has_err else 0.0) + 2.0
-                ax.plot([xs[w - lo]], [y], marker="v", color="black", markersize=6,
-                        linestyle="none")
-        ax.set_xticks(x)
-        names = list(classes[lo:hi])
-        rotate = max((len(c) for c in names), default=0) > 6 or len(names) > 12
-        ax.set_xticklabels(names, rotation=45 if rotate else 0, ha="right" if rotate else "center")
-        ax.set_xlim(-0.6, hi - lo - 0.4)
-        ax.set_ylim(0, min(105.0, top + 10.0) if top > 0 else 10.0)
-        ax.set_ylabel(f"{attack_title(attack)} accuracy (%)")
-    axes[-1].set_xlabel("Class")
-    seeds = int(summ["n"].max()) if len(summ) else 0
-    note = (f"mean over {seeds} seeds" if seeds > 1 else "one seed") + \
-        "; bars: 95% bootstrap interval (seeds and test points)"
-    axes[0].set_title(f"{title}: per-class {attack_title(attack)} accuracy\n"
-                      f"{checkpoint} checkpoint; {note}")
-    marker = Line2D([], [], marker="v", color="black", linestyle="none", markersize=6)
-    axes[0].legend([*bars, marker], [*map(shown, methods), "worst class"], loc="upper left",
-                   bbox_to_anchor=(1.0, 1.0), frameon=False)
-    return fig
+from benchmark.report.plot_classes import per_class_figure
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -133,16 +32,11 @@ def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
     return sorted(front, key=lambda i: points[i][0])
 
 
-def _error_bars(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Asymmetric error bars (2 x n) of an interval [lo, hi] around `values`; NaN stays NaN."""
-    return np.clip(np.stack([values - lo, hi - values]), 0, None)
-
-
 def _interval_errors(rows: pd.DataFrame, key: str, values: np.ndarray) -> np.ndarray:
     """Error bars (2 x n, %) from `<key>_lo` / `_hi`; zeros without them."""
     if f"{key}_lo" not in rows:
         return np.zeros((2, len(values)))
-    return np.nan_to_num(_error_bars(values, rows[f"{key}_lo"].to_numpy(float) * 100,
+    return np.nan_to_num(error_bars(values, rows[f"{key}_lo"].to_numpy(float) * 100,
                                      rows[f"{key}_hi"].to_numpy(float) * 100))
 
 

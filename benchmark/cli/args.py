@@ -1,0 +1,163 @@
+"""Parsing and checking command-line values: --set/--config, --sweep, seeds, --slurm, methods,
+directories. Each bad value is one line naming the fix."""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmark.common.errors import UserError
+
+DEFAULT_RESULTS = "results"
+
+
+def read_config(config: str) -> dict[str, Any]:
+    """A YAML mapping of overrides, or a one-line UserError."""
+    import yaml
+
+    path = Path(config)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "not found"
+        raise UserError(f"config file {config} {what}; pass a YAML file with --config")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise UserError(f"{config} is not valid YAML{line}; fix it (expected field: value "
+                        f"lines, or method: {{field: value}})") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{config} must hold a mapping of field: value")
+    return data
+
+
+def parse_sets(items: Sequence[str], config: str | None
+                ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """--set key=value / --config FILE.yaml -> (protocol overrides, {method: {field: value}})."""
+    pairs: list[tuple[str, Any]] = []
+    for key, value in (read_config(config) if config else {}).items():
+        if isinstance(value, dict):  # method: {field: value}
+            pairs += [(f"{key}.{k}", v) for k, v in value.items()]
+        else:
+            pairs.append((str(key), value))
+    for item in items:
+        if "=" not in item or not item.split("=", 1)[0].strip():
+            raise UserError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        pairs.append((key.strip(), value.strip()))
+    protocol: dict[str, Any] = {}
+    methods: dict[str, dict[str, Any]] = {}
+    for key, value in pairs:
+        if "." in key:
+            method, field = key.split(".", 1)
+            methods.setdefault(method, {})[field] = value
+        else:
+            protocol[key] = value
+    return protocol, methods
+
+
+_LABEL = re.compile(r"^[A-Za-z0-9_.+=-]*$")
+
+
+def check_label(text: str, flag: str) -> str:
+    """A tag or sweep value that can name a directory: letters, digits and _ . + = -."""
+    if not _LABEL.match(text):
+        raise UserError(f"{flag} {text!r} may only use letters, digits and _ . + = -")
+    return text
+
+
+def parse_sweep(items: Sequence[str], methods: Sequence[str]) -> dict[str, list[str]]:
+    """--sweep KEY=V1,V2 (repeatable) -> {key: [values]}; a method key must name a method being
+    run; values must be able to name a directory."""
+    sweep: dict[str, list[str]] = {}
+    for item in items:
+        key, _, values = item.partition("=")
+        key = key.strip()
+        vals = [v.strip() for v in values.split(",") if v.strip()]
+        if not key or not vals:
+            raise UserError(f"--sweep expects KEY=V1,V2,..., got {item!r}")
+        if key in sweep:
+            raise UserError(f"--sweep {key} is given twice; list all its values once")
+        if "." in key and key.split(".", 1)[0] not in methods:
+            raise UserError(f"--sweep {key} is for a method that is not being run (running: "
+                            f"{', '.join(methods)}); add it to --methods")
+        sweep[key] = [check_label(v, f"--sweep {key}") for v in vals]
+    return sweep
+
+
+MAX_SEED = 2**32 - 1
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Seeds from "0,1,2" or "0 1 2": integers in 0..2^32-1, at least one."""
+    try:
+        seeds = [int(s) for s in text.replace(",", " ").split()]
+    except ValueError:
+        raise UserError(f"seeds must be integers, got {text!r}") from None
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad or not seeds:
+        raise UserError(f"seeds must be integers in 0..{MAX_SEED}, got {text!r}")
+    return list(dict.fromkeys(seeds))
+
+
+def slurm_parameters(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        params = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UserError(f"--slurm is not valid JSON ({err.msg} at column {err.colno}); e.g. "
+                        f"--slurm '{{\"timeout_min\": 600, \"gpus_per_node\": 1}}'") from None
+    if not isinstance(params, dict):
+        raise UserError("--slurm must be a JSON object of submitit parameters, e.g. "
+                        "'{\"timeout_min\": 600}'")
+    return params
+
+
+def check_submitit(params: dict[str, Any], cluster: str | None) -> None:
+    """submitit's own check of the --slurm parameters, before any work."""
+    import submitit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            submitit.AutoExecutor(folder=tmp, cluster=cluster).update_parameters(**params)
+        except Exception as err:  # noqa: BLE001 - submitit raises several kinds
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise UserError(f"--slurm parameters refused by submitit ({first}); see "
+                            f"submitit's AutoExecutor parameters") from None
+
+
+def check_writable_dir(path: Path, flag: str) -> None:
+    """Create `path` if needed and prove it writable, or one line naming it and the fix."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file, not a directory; pass a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".fairbench-write-test-"):
+            pass
+    except OSError as err:
+        raise UserError(f"{flag} {path} is not usable ({err.strerror or err}); pass a writable "
+                        f"directory") from None
+
+
+def resolve_methods(spec: str) -> list[str]:
+    from benchmark.catalog import method_registry
+
+    registry = method_registry()
+    names: list[str] = []
+    for token in spec.replace(",", " ").split():
+        if token == "core":
+            found = [n for n in registry.names() if registry.get(n).core]
+        elif token == "all":  # every registered method ("_" names are test-only)
+            found = [n for n in registry.names() if not n.startswith("_")]
+        else:
+            found = registry.match(token)
+        names += [n for n in found if n not in names]
+    if not names:
+        raise UserError("no methods selected; see `fairbench list methods`")
+    return names
+

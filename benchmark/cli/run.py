@@ -1,0 +1,175 @@
+"""`fairbench run`: plan, check every input, then train, evaluate and report."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchmark.cli.args import (
+    DEFAULT_RESULTS,
+    check_label,
+    check_submitit,
+    check_writable_dir,
+    parse_seeds,
+    parse_sets,
+    parse_sweep,
+    resolve_methods,
+    slurm_parameters,
+)
+from benchmark.common.errors import UserError
+from benchmark.runs.job import Run
+
+
+def preflight(waves: Sequence[Sequence[Run]], results: str) -> None:
+    """Before any work: refuse conflicting run directories; say what is reused and what is new
+    because its code changed."""
+    from benchmark.runs.claim import compare_spec
+
+    runs = [run for wave in waves for run in wave]
+    reused, changed = 0, []
+    for run in runs:
+        verdict = compare_spec(run.paths, run.spec)
+        if verdict.action == "conflict":
+            raise UserError(f"{run.name}: {verdict.note}")
+        if verdict.action == "same" and run.paths.record.exists():
+            reused += 1
+        elif verdict.action == "set_aside":
+            changed.append(f"{run.name} ({verdict.note})")
+    print(f"fairbench: {len(runs)} run(s) in {len(waves)} wave(s) -> {results}"
+          + (f"; {reused} already finished there: reused, not retrained (--results DIR starts "
+             f"afresh)" if reused else ""), file=sys.stderr)
+    if changed:
+        print(f"fairbench: {len(changed)} run(s) retrained because they ran with other code or "
+              f"had failed; their old files move to <method>/.superseded/ (use --results DIR to "
+              f"keep runs of different code apart): {'; '.join(changed)}", file=sys.stderr)
+
+
+def checked_plan(args: argparse.Namespace) -> tuple[list[list[Run]], dict[str, Any]]:
+    """Every input parsed and validated, the runs planned and resolved, the directories checked,
+    before any file or directory is written; returns the waves and the submitit parameters."""
+    from benchmark.catalog import method_registry
+    from benchmark.common.device import resolve_device
+    from benchmark.core.datasets import DATASETS, default_data_dir
+    from benchmark.planning.plan import check_overrides_used, plan
+    from benchmark.runs.lock import RunLock
+
+    protocol_overrides, method_overrides = parse_sets(args.set, args.config)
+    seeds = parse_seeds(args.seeds)
+    methods = resolve_methods(args.methods)
+    params = slurm_parameters(args.slurm)
+    if args.launcher != "local":
+        check_submitit(params, _cluster(args))
+    RunLock(Path(args.results))  # FAIRBENCH_LOCK_* settings, checked (nothing is created)
+    info = DATASETS.get(args.dataset)
+    if args.launcher == "local":  # cluster jobs check the device on their own node
+        resolve_device(args.device)
+    for m in method_overrides:
+        method_registry().get(m)
+    sweep = parse_sweep(args.sweep, methods)
+    tag = check_label(args.tag, "--tag")
+    terminal = sys.stderr.isatty()  # progress bars on a terminal, plain lines in a log file
+    waves = plan(dataset=args.dataset, preset=args.preset, methods=methods, seeds=seeds,
+                 method_overrides=method_overrides, sweep=sweep, tag=tag, results=args.results,
+                 overrides=protocol_overrides, data_dir=args.data_dir, download=args.download,
+                 device=args.device, show_progress=not args.quiet and terminal,
+                 epoch_lines=not args.quiet and not terminal)
+    check_overrides_used(waves, method_overrides)
+    if info.check is not None and not args.download:  # missing data: stop before any work
+        info.check(Path(args.data_dir) if args.data_dir else default_data_dir())
+    check_writable_dir(Path(args.results), "--results")
+    preflight(waves, args.results)
+    return waves, params
+
+
+def _cluster(args: argparse.Namespace) -> str | None:
+    return "local" if args.launcher == "submitit-local" else None
+
+
+def launch(waves: list[list[Run]], args: argparse.Namespace, params: dict[str, Any]
+           ) -> list[tuple[Run, str]]:
+    """Run the waves with the chosen launcher, one line per failure (and progress lines)."""
+    from benchmark.planning.local import run_local
+    from benchmark.planning.slurm import run_submitit
+
+    def error(run: Run, message: str) -> None:
+        print(f"error: {run.name}: {message}", file=sys.stderr)
+
+    def note(run: Run, message: str) -> None:
+        print(f"fairbench: {run.name}: {message}", file=sys.stderr)
+
+    def progress(text: str) -> None:
+        print(f"fairbench: {text}", file=sys.stderr, flush=True)
+
+    if args.launcher == "local":
+        return run_local(waves, on_error=error, on_note=note,
+                         on_progress=None if args.quiet else progress)
+    return run_submitit(waves, Path(args.results) / ".submitit", cluster=_cluster(args),
+                        parameters=params, on_error=error)
+
+
+def report_after_run(args: argparse.Namespace) -> None:
+    """The report of the dataset/preset just run; a report that cannot be made (every run
+    failed) is one line, and an old report showing runs since set aside is removed."""
+    from benchmark.cli.report import write_report
+    from benchmark.report.build import FORMATS
+
+    try:
+        write_report(args.results, args.dataset, args.preset, None, FORMATS, echo=True)
+    except UserError as err:  # e.g. every run failed: the failures say why
+        stale = Path(args.results) / args.dataset / args.preset / "report"
+        if stale.is_dir():  # it showed runs that have since failed or been set aside
+            shutil.rmtree(stale)
+            err = UserError(f"{err}; removed the old report in {stale}")
+        print(f"error: report: {err}", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from benchmark.planning.plan import record_plan
+
+    waves, params = checked_plan(args)
+    record_plan(waves)
+    t0 = time.perf_counter()
+    failures = launch(waves, args, params)
+    print(f"fairbench: finished in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    if not args.no_report:
+        report_after_run(args)
+    if failures:
+        print(f"error: {len(failures)} run(s) failed: {', '.join(r.name for r, _ in failures)}"
+              f" (the others' records are kept; `fairbench status` shows why)", file=sys.stderr)
+    return 1 if failures else 0
+
+def add_parser(sub: Any) -> None:
+    """The `run` command's arguments."""
+    run = sub.add_parser("run", help="train and evaluate methods, then write the report")
+    run.add_argument("--dataset", default="fmnist")
+    run.add_argument("--methods", default="core",
+                     help="comma list or fnmatch patterns; 'core' = the core methods, 'all' = "
+                          "every registered method")
+    run.add_argument("--seeds", default="0", help="e.g. 0,1,2")
+    run.add_argument("--preset", default="quick")
+    run.add_argument("--results", default=DEFAULT_RESULTS)
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="protocol field (epochs=5) or method hyperparameter (trades.beta=3)")
+    run.add_argument("--config", help="YAML file of the same overrides")
+    run.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
+                     help="run every value as its own variant (trades.beta=1,3,6 or "
+                          "epochs=5,10); several --sweep make a grid")
+    run.add_argument("--tag", default="", help="name this command's settings: runs go to "
+                                               "METHOD[TAG] beside the untagged ones")
+    run.add_argument("--data-dir", help="where the dataset files are (default ./data)")
+    run.add_argument("--download", action="store_true", help="download missing datasets")
+    run.add_argument("--device", help="cpu, cuda, cuda:1 (default: auto)")
+    run.add_argument("--launcher", choices=("local", "submitit", "submitit-local"),
+                     default="local", help="submitit = SLURM job arrays (checkpoint+requeue)")
+    run.add_argument("--slurm", help='submitit parameters as JSON, e.g. {"timeout_min": 600, '
+                                     '"slurm_partition": "gpu", "gpus_per_node": 1}')
+    run.add_argument("--no-report", action="store_true")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress output (default: bars on a terminal, else one line per "
+                          "epoch and per finished run)")
+    run.set_defaults(func=cmd_run)

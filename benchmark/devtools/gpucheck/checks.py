@@ -1,0 +1,56 @@
+"""The model of a GPU-check step: how much work it does (Size), its outcome (Check), a step
+that cannot run here (Skipped), and running one step so the others go on whatever happens."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much work each step does (full size on a GPU, `--tiny` on a CPU)."""
+
+    train_images: dict[str, int]     # training images per timed epoch, per model
+    per_class: int                   # evaluation and validation points per class
+    tiny: bool                       # tiny settings (protocol_for), eager torch.compile
+
+
+FULL = Size(train_images={"preact_resnet18": 128 * 20, "wrn_34_10": 128 * 4}, per_class=10,
+            tiny=False)
+TINY = Size(train_images={"preact_resnet18": 8, "wrn_34_10": 4}, per_class=1, tiny=True)
+
+
+@dataclass
+class Check:
+    """One step's outcome: passed, failed (with the error) or skipped (with why)."""
+
+    name: str
+    status: str = "failed"
+    seconds: float = 0.0
+    numbers: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+class Skipped(Exception):
+    """A step that cannot run on this machine (e.g. no CIFAR-10 on disk); not a failure."""
+
+
+def run_check(name: str, checks: list[Check], work: Callable[[Check], None]) -> None:
+    """Run step `name` (`work` fills its numbers) and append its outcome to `checks`: passed,
+    skipped, or failed with the error's first line and a short traceback; never raises."""
+    check = Check(name)
+    t0 = time.perf_counter()
+    try:
+        work(check)
+        check.status = "passed"
+    except Skipped as why:
+        check.status, check.error = "skipped", str(why)
+    except Exception as err:  # noqa: BLE001 - every step is reported, the others go on
+        check.error = f"{type(err).__name__}: {err}".splitlines()[0][:300]
+        check.numbers["traceback"] = traceback.format_exc(limit=4)
+    check.seconds = time.perf_counter() - t0
+    checks.append(check)

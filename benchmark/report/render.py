@@ -1,0 +1,187 @@
+"""Render the table (layout.Table) as LaTeX booktabs, Markdown and CSV."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from benchmark.report.captions import Facts, caption_sentences, missing_note, short_caption
+from benchmark.report.collect import Collection
+from benchmark.report.table_model import Cell, Column, Table
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                  "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+                  "^": r"\textasciicircum{}"}
+LATEX_SYMBOLS = {"pm": r"$\pm$", "eps": r"$\varepsilon$", "rho": r"$\rho$", "pct": r"\%",
+                 "rho_def": r"$\rho = (W - W_0)/W_0 + (A - A_0)/A_0$"}
+MD_SYMBOLS = {"pm": "±", "eps": "ε", "rho": "ρ", "pct": "%",
+              "rho_def": "ρ = (W − W₀)/W₀ + (A − A₀)/A₀"}
+LATEX_PREAMBLE = "% fairbench report table; needs \\usepackage{booktabs} in the preamble\n"
+
+
+def latex_escape(text: str) -> str:
+    """Text safe for LaTeX text mode (frl_rwrm -> frl\\_rwrm)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def md_escape(text: str) -> str:
+    """Text safe inside a Markdown table cell or paragraph."""
+    out = str(text).replace("\\", "\\\\").replace("|", "\\|")
+    for ch in "*_`[]<>":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def _latex_number(text: str) -> str:
+    return "$-$" + text[1:] if text.startswith("-") else text
+
+
+def _latex_cell(cell: Cell) -> str:
+    if cell.mean is None:
+        return "--"
+    mean = _latex_number(cell.mean)
+    mean = rf"\textbf{{{mean}}}" if cell.bold else mean
+    return mean if cell.std is None else rf"{mean} $\pm$ {cell.std}"
+
+
+def _md_cell(cell: Cell) -> str:
+    if cell.mean is None:
+        return "—"
+    mean = f"**{cell.mean}**" if cell.bold else cell.mean
+    return mean if cell.std is None else f"{mean} ± {cell.std}"
+
+
+def _latex_label(col: Column, unit: str) -> str:
+    return LATEX_SYMBOLS["rho"] if col.label == "rho" else latex_escape(col.label)
+
+
+def _groups(columns: list[Column], unit: str) -> list[tuple[str, int]]:
+    """Runs of adjacent columns sharing a group header: (header, width)."""
+    runs: list[tuple[str, int]] = []
+    for col in columns:
+        name = f"{col.group} ({unit})" if col.kind == "seconds" else col.group
+        if runs and runs[-1][0] == name:
+            runs[-1] = (name, runs[-1][1] + 1)
+        else:
+            runs.append((name, 1))
+    return runs
+
+
+def _latex_rows(label: str, seeds: str, row: list[Cell]) -> list[str]:
+    """A method's means on one line; its stds (if any) below in a smaller font, so columns
+    stay narrow."""
+    means = [latex_escape(label), seeds] + [_latex_cell(Cell(c.mean, None, c.bold))
+                                            for c in row]
+    lines = [" & ".join(means) + r" \\"]
+    if any(c.std is not None for c in row):
+        stds = ["", ""] + [rf"{{\tiny $\pm${c.std}}}" if c.std is not None else ""
+                           for c in row]
+        lines.append(" & ".join(stds) + r" \\")
+    return lines
+
+
+def render_latex(table: Table, facts: Facts, coll: Collection, what: str = "accuracy") -> str:
+    """A booktabs `table` float that fits a one-column article: two panels (best, last), a
+    one-sentence caption, the details and the missing-run note below."""
+    lead = 2  # method, seeds
+    width = lead + len(table.columns)
+    groups = _groups(table.columns, table.time_unit)
+    caption = short_caption(facts, LATEX_SYMBOLS, latex_escape, what)
+    details = " ".join(caption_sentences(facts, LATEX_SYMBOLS, latex_escape))
+    head, rules, start = [""] * lead, [], lead + 1
+    for name, n in groups:
+        head.append(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(name)}}}")
+        rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
+        start += n
+    labels = ["Method", "$n$"] + [_latex_label(c, table.time_unit) for c in table.columns]
+    suffix = "" if what == "accuracy" else f"-{what}"
+    lines = [
+        LATEX_PREAMBLE.rstrip("\n"),
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{caption}}}",
+        rf"\label{{tab:fairbench-{latex_escape(facts.dataset)}-{latex_escape(facts.preset)}"
+        rf"{suffix}}}",
+        r"\scriptsize",
+        r"\setlength{\tabcolsep}{3pt}",
+        r"\begin{tabular}{l" + "r" * (width - 1) + "}",
+        r"\toprule",
+        " & ".join(head) + r" \\",
+        " ".join(rules),
+        " & ".join(labels) + r" \\",
+    ]
+    for i, panel in enumerate(table.panels):
+        lines.append(r"\midrule")
+        letter = "abcdefgh"[i]
+        lines.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{({letter}) "
+                     rf"{latex_escape(panel.title)}}}}} \\")
+        lines.append(r"\addlinespace[2pt]")
+        for label, seeds, row in zip(panel.labels, panel.seeds, panel.cells, strict=True):
+            lines += _latex_rows(label, seeds, row)
+    lines += [
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\par\smallskip",
+        rf"\parbox{{\linewidth}}{{\footnotesize {details} "
+        rf"{latex_escape(missing_note(coll))}}}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_standalone(*table_files: str) -> str:
+    """A plain one-column article (booktabs) that inputs the tables, for pdflatex: if a table
+    is too wide for the text, pdflatex says so (overfull box)."""
+    return "\n".join([
+        r"\documentclass{article}",
+        r"\usepackage{booktabs}",
+        r"\begin{document}",
+        *(rf"\input{{{name}}}" for name in table_files or ("table",)),
+        r"\end{document}",
+    ]) + "\n"
+
+
+def _md_header(col: Column, unit: str) -> str:
+    label = col.md_label.replace("rho", MD_SYMBOLS["rho"])
+    return f"{label} ({unit})" if col.kind == "seconds" else label
+
+
+def render_markdown(table: Table, facts: Facts, coll: Collection) -> str:
+    """Caption paragraph, one Markdown table per panel, then the missing-run note."""
+    caption = " ".join(caption_sentences(facts, MD_SYMBOLS, md_escape))
+    header = ["Method", "n"] + [md_escape(_md_header(c, table.time_unit)) for c in table.columns]
+    align = [":---", "---:"] + ["---:"] * len(table.columns)
+    out = [f"**Table.** {caption}", ""]
+    for i, panel in enumerate(table.panels):
+        out += [f"#### ({'abcdefgh'[i]}) {panel.title}", "",
+                "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+        for label, seeds, row in zip(panel.labels, panel.seeds, panel.cells, strict=True):
+            cells = [md_escape(label), seeds] + [_md_cell(c) for c in row]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+    out.append(md_escape(missing_note(coll)))
+    return "\n".join(out) + "\n"
+
+
+def table_frame(table: Table, summary: pd.DataFrame, coll: Collection) -> pd.DataFrame:
+    """The table's numbers as a tidy frame (CSV): accuracies and Std in percent, time in the
+    table's unit, each shown column with its std where the table shows one and its 95 %
+    bootstrap interval (`_ci95_lo`, `_ci95_hi`) where it has one."""
+    unit = {"s": 1.0, "min": 60.0, "h": 3600.0}[table.time_unit]
+    frame = summary[["checkpoint", "method", "seeds"]].copy()
+    frame["seeds_expected"] = [len(coll.expected.get(m, [])) for m in frame["method"]]
+    for col in table.columns:
+        scale = {"acc": 100.0, "spread": 100.0, "seconds": 1.0 / unit}.get(col.kind, 1.0)
+        name = col.key.replace("_std", "_class_std") if col.kind == "spread" else col.key
+        if col.kind == "seconds":  # train_time_min, train_time_with_warm_start_min, ...
+            name = f"{col.key.replace('seconds', 'time')}_{table.time_unit}"
+        frame[name] = summary[col.key] * scale
+        if col.show_std:
+            frame[f"{name}_std"] = summary[f"{col.key}_std"] * scale
+        for end in ("lo", "hi"):  # the 95 % bootstrap interval (intervals.py)
+            if f"{col.key}_{end}" in summary:
+                frame[f"{name}_ci95_{end}"] = summary[f"{col.key}_{end}"] * scale
+    for col in ("b", "c", "p"):  # the paired test against the baseline (intervals.py)
+        key = f"autoattack_vs_baseline_{col}"
+        if key in summary:
+            frame[key] = summary[key]
+    return frame.round(6)

@@ -1,0 +1,142 @@
+"""A job (what to run: plain data) and the Run it resolves to once: protocol, method, spec and
+warm-start base, derived in one place and used by planning, launchers, preflight and the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from benchmark.catalog import get_protocol, make_method, method_registry
+from benchmark.common.errors import UserError
+from benchmark.core.method import Method
+from benchmark.core.protocol import Protocol
+from benchmark.runs.paths import RunPaths
+from benchmark.runs.provenance import code_digests, code_files
+from benchmark.runs.schema import RunSpec, variant_label
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run; plain data (it pickles for submitit)."""
+
+    dataset: str
+    preset: str
+    method: str
+    seed: int
+    results: str = "results"
+    overrides: dict[str, Any] = field(default_factory=dict)         # protocol fields
+    method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # {method: hparams}
+    data_dir: str | None = None
+    download: bool = False
+    keep_epochs: tuple[int, ...] = ()  # epochs whose checkpoints dependents start from
+    device: str | None = None
+    show_progress: bool = True
+    variant: str = ""                # what this run's settings differ by ("beta=3", a --tag)
+    variant_protocol: bool = False   # the variant changes protocol fields (bases share it)
+    epoch_lines: bool = False        # one line per epoch on stderr (output is not a terminal)
+
+    @property
+    def label(self) -> str:
+        """The run's name in tables and its directory: `trades` or `trades[beta=3]`."""
+        return variant_label(self.method, self.variant)
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/{self.preset}/{self.label}/seed{self.seed}"
+
+    def paths(self) -> RunPaths:
+        return RunPaths.of(Path(self.results), self.dataset, self.preset, self.label, self.seed)
+
+    def resolve(self) -> Run:
+        """Validate every setting and derive the run (see `Run`)."""
+        return resolve(self)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A job resolved once: its protocol, method (hyperparameters validated), spec (run key),
+    warm-start base (itself a Run) and begin epoch, and the epochs whose checkpoints to keep."""
+
+    job: Job
+    protocol: Protocol
+    method: Method
+    spec: RunSpec
+    base: Run | None = None
+    begin_epoch: int = 0             # the base's epoch this run starts from (0 without a base)
+    keep_epochs: frozenset[int] = frozenset()
+
+    @property
+    def name(self) -> str:
+        return self.job.name
+
+    @property
+    def label(self) -> str:
+        return self.job.label
+
+    @property
+    def paths(self) -> RunPaths:
+        return self.job.paths()
+
+    @property
+    def end_epoch(self) -> int:
+        return self.method.end_epoch(self.protocol)
+
+    def keeping(self, epochs: tuple[int, ...]) -> Run:
+        """The same run, also keeping the checkpoints of `epochs` (a dependent needs them)."""
+        merged = tuple(sorted(set(self.job.keep_epochs) | set(epochs)))
+        return replace(self, job=replace(self.job, keep_epochs=merged),
+                       keep_epochs=self.keep_epochs | set(epochs))
+
+    def __reduce__(self) -> tuple[Any, tuple[Job]]:
+        """Pickled as its job (resolved again where it is unpickled: a submitit worker)."""
+        return resolve, (self.job,)
+
+
+def resolve(job: Job) -> Run:
+    """The job's Run; every setting is validated here (UserError: one line)."""
+    protocol = get_protocol(job.dataset, job.preset, job.overrides)
+    method = make_method(job.method, protocol, job.method_overrides.get(job.method))
+    base, begin, warm = None, 0, None
+    if (base_spec := base_job(job, method, protocol)) is not None:
+        base_request, begin = base_spec
+        base = resolve(base_request)
+        warm = {"method": base.label, "epoch": begin, "run_key": base.spec.key}
+    spec = RunSpec(job.method, job.dataset, job.preset, job.seed, protocol.as_dict(),
+                   method.hparams(), warm, method.end_epoch(protocol),
+                   code_digests(type(method)), variant=job.variant,
+                   code_files=code_files(type(method)))
+    keep = frozenset(default_keep_epochs(job.method, protocol) | set(job.keep_epochs))
+    return Run(job, protocol, method, spec, base, begin, keep)
+
+
+def default_keep_epochs(method_name: str, protocol: Protocol) -> set[int]:
+    """Begin epochs at which registered methods warm-start from `method_name` (with defaults)."""
+    keep = set()
+    for other in method_registry().names():
+        try:
+            warm = make_method(other, protocol).warm_start(protocol)
+        except UserError:  # a method this protocol cannot run (e.g. ham.drop_step > steps)
+            continue
+        if warm and warm[0] == method_name:
+            keep.add(warm[1])
+    return keep
+
+
+def base_job(job: Job, method: Method, protocol: Protocol) -> tuple[Job, int] | None:
+    """The job this job warm-starts from, and the begin epoch (None if it trains from scratch)."""
+    warm = method.warm_start(protocol)
+    if warm is None:
+        return None
+    base, epoch = warm
+    end = method.end_epoch(protocol)
+    if not 0 <= epoch < end:  # at least one epoch of the method's own training
+        raise UserError(f"{job.method}: begin epoch {epoch} leaves no epoch to train (it must be "
+                        f"in 0..{end - 1}); raise epochs or set "
+                        f"{job.method}.begin_epoch lower")
+    if epoch > protocol.epochs:
+        raise UserError(f"{job.method}: begin epoch {epoch} is past {base}'s last epoch "
+                        f"{protocol.epochs}; set {job.method}.begin_epoch to at most that")
+    shared = job.variant if job.variant_protocol else ""  # a protocol variant needs its own base
+    return replace(job, method=base, keep_epochs=(epoch,), variant=shared,
+                   variant_protocol=bool(shared)), epoch

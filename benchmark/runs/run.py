@@ -1,0 +1,143 @@
+"""run_job: one (dataset, preset, method, seed) run, idempotent, resumable, one writer.
+
+Under the run's lock: claim the directory (spec.json), train (or resume, or skip if trained),
+evaluate the best-on-validation and last checkpoints, and write record.json last. Running a
+finished job again does nothing; a failed one writes failed.json and is retried on a rerun.
+`fairbench eval` reuses `evaluate_checkpoint` and `write_record`.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmark.common.device import resolve_device
+from benchmark.common.errors import UserError, warn
+from benchmark.common.fileio import (
+    atomic_write_json,
+    read_json,
+    read_jsonl,
+)
+from benchmark.common.schema import SchemaError
+from benchmark.core.datasets.base import Splits, load_splits
+from benchmark.core.evaluation.evaluator import EvalSet, Evaluator
+from benchmark.core.models import build_model
+from benchmark.core.trainer import Trainer
+from benchmark.runs.claim import claim_spec
+from benchmark.runs.environment import environment
+from benchmark.runs.failure import record_failure
+from benchmark.runs.job import Run
+from benchmark.runs.lock import RunLock
+from benchmark.runs.lock_file import LockHeld
+from benchmark.runs.record import eval_cost, evaluate_checkpoint, load_model_file, write_record
+from benchmark.runs.schema import CHECKPOINTS, EpochLog, LockInfo, RunRecord, TrainSummary
+
+
+def run_job(run: Run, *, block: bool = True,
+            on_wait: Callable[[LockInfo], None] | None = None) -> dict[str, Any]:
+    """Train and evaluate one run under its lock; returns its record. Idempotent and resumable.
+
+    block=False raises LockHeld when another live process holds the run. A run that goes wrong
+    writes failed.json (and error.txt for a crash) and re-raises; rerunning retries it.
+    """
+    paths = run.paths
+    lock = RunLock(paths.root)
+    if block:
+        lock.wait(on_wait=on_wait)
+    elif (owner := lock.acquire()) is not None:
+        raise LockHeld(owner)
+    try:
+        note = claim_spec(paths, run.spec)
+        if note:
+            warn(f"{run.name}: {note}")
+        if paths.record.exists():
+            try:
+                return RunRecord.from_dict(read_json(paths.record)).as_dict()
+            except (UserError, SchemaError) as err:
+                warn(f"{paths.record} is damaged ({err}); rebuilding it from the run's files")
+        paths.failed.unlink(missing_ok=True)  # a rerun retries a failed run
+        try:
+            return _train_and_evaluate(run, lock)
+        except BaseException as err:
+            record_failure(paths, err)
+            raise
+    finally:
+        lock.release()
+
+
+def epoch_line(name: str, line: EpochLog, end: int) -> str:
+    """One plain line per epoch for logs (no carriage returns)."""
+    val = line.val or {}
+    return (f"{name}: epoch {line.epoch}/{end}: loss {line.loss:.3f}, validation robust "
+            f"{100 * val.get('robust_avg', float('nan')):.1f} % (worst class "
+            f"{100 * val.get('robust_worst', float('nan')):.1f} %), {line.seconds:.1f} s")
+
+
+def warm_start_checkpoint(run: Run) -> Path | None:
+    """The base's checkpoint this run starts from (None for a run from scratch)."""
+    if run.base is None:
+        return None
+    base_paths, epoch = run.base.paths, run.begin_epoch
+    warm_ckpt = base_paths.epoch_ckpt(epoch)
+    if not run.paths.ckpt.exists() and not warm_ckpt.exists():
+        if base_paths.done.exists() or base_paths.record.exists():
+            raise UserError(f"{run.base.name} finished without a checkpoint at epoch "
+                            f"{epoch}; delete {base_paths.root} to retrain it, or set "
+                            f"{run.job.method}.begin_epoch to one it kept")
+        raise UserError(f"{run.name} warm-starts from {run.base.name}, which has not reached "
+                        f"epoch {epoch}; run it first (`fairbench run` plans this for you)")
+    return warm_ckpt
+
+
+def load_data(run: Run) -> Splits:
+    p, job = run.protocol, run.job
+    return load_splits(job.dataset, seed=job.seed, val_per_class=p.val_per_class,
+                       train_per_class=p.train_per_class, test_per_class=p.test_per_class,
+                       data_dir=Path(job.data_dir) if job.data_dir else None,
+                       download=job.download)
+
+
+def _train(run: Run, splits: Splits, device: torch.device, lock: RunLock) -> None:
+    """Train (or resume) until train_done.json exists; a fresh copy of the resolved method
+    trains, so the Run itself never carries training state."""
+    warm_ckpt = warm_start_checkpoint(run)
+
+    def between_epochs(line: EpochLog) -> None:
+        lock.check()  # LockLost if another process took the run over
+        lock.touch()
+        if run.job.epoch_lines:
+            print(epoch_line(run.name, line, run.end_epoch), file=sys.stderr, flush=True)
+
+    Trainer(method=copy.deepcopy(run.method), protocol=run.protocol, splits=splits,
+            paths=run.paths, seed=run.job.seed, device=device, keep_epochs=set(run.keep_epochs),
+            warm_start_ckpt=warm_ckpt, show_progress=run.job.show_progress,
+            after_epoch=between_epochs).run()
+
+
+def _train_and_evaluate(run: Run, lock: RunLock) -> dict[str, Any]:
+    paths, protocol = run.paths, run.protocol
+    warm_start_checkpoint(run)  # a missing base checkpoint: one line before any work
+    device = resolve_device(run.job.device)
+    env = environment(device)
+    atomic_write_json(paths.env, env)
+    splits = load_data(run)
+    if not paths.done.exists():
+        _train(run, splits, device, lock)
+    train = TrainSummary.from_dict(read_json(paths.done))
+    model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
+    evaluator = Evaluator(protocol, device, show_progress=run.job.show_progress)
+    data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
+    evals, eval_files = {}, {}
+    for name in CHECKPOINTS:
+        ckpt = load_model_file(paths, name)
+        model.load_state_dict(ckpt["model"])
+        evals[name], eval_files[name] = evaluate_checkpoint(evaluator, model, data, paths, name,
+                                                            ckpt.get("epoch"))
+    history = [EpochLog.from_dict(line).as_dict() for line in read_jsonl(paths.log)]
+    return write_record(paths, run.spec, splits.info.classes, env, train, evals, eval_files,
+                        protocol, history, eval_cost=eval_cost(evals, eval_files))
