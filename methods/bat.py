@@ -48,6 +48,7 @@ from benchmark.common.settings import setting
 from benchmark.core.attacks import Iterate, PGDRule
 from benchmark.core.losses import kl_per_example
 from benchmark.core.method import Method, TrainContext, register_method
+from benchmark.core.search_space import Choice
 
 
 def kl_to_uniform(logits: Tensor) -> Tensor:
@@ -99,6 +100,7 @@ class Bat(Method):
     uniform softmax."""
 
     title = "BAT"
+    search_space = {"patience": Choice((0, 1, 2, 3))}  # tau: misses before stopping
 
     beta: float = setting(6.0, ge=0)
     patience: int = setting(1, ge=0)

@@ -56,6 +56,7 @@ from torch import Tensor, nn
 from benchmark.common.settings import setting
 from benchmark.core.losses import kl_per_example
 from benchmark.core.method import Method, TrainContext, register_method
+from benchmark.core.search_space import LogRange
 
 CALIBRATE_FRACTION = 10 / 200  # the official begin epoch of the official 200-epoch run
 
@@ -186,6 +187,7 @@ class PgdAtCfa(CFA):
     PGD-K on CE from a uniform start in the class's eps_k ball, step alpha."""
 
     title = "PGD-AT+CFA"
+    search_space = {"lambda_eps": LogRange(0.1, 0.9)}  # lambda_1: class-wise eps strength
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor:
         x_adv = ctx.attack(model, x, y, eps=self.example_eps(y, ctx), loss="ce",
@@ -201,6 +203,7 @@ class TradesCfa(CFA):
     loss = mean_i (1 - b_y) CE(f(x_i), y_i) + b_y KL(f(x_i) || f(x_adv_i))."""
 
     title = "TRADES+CFA"
+    search_space = {"lambda_eps": LogRange(0.1, 0.9), "lambda_beta": LogRange(0.1, 0.9)}
 
     beta: float = setting(6.0, ge=0)
     lambda_beta: float = setting(0.5, ge=0)                 # lambda_2 (CCR)

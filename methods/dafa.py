@@ -43,6 +43,7 @@ from benchmark.common.settings import setting
 from benchmark.core.losses import kl_per_example, trades_loss
 from benchmark.core.method import Method, TrainContext, register_method
 from benchmark.core.protocol import Protocol
+from benchmark.core.search_space import LogRange
 
 WEIGHT_RULES = ("current", "original")
 
@@ -74,6 +75,7 @@ class TradesDafa(Method):
     title = "TRADES+DAFA"
 
     core = True
+    search_space = {"lam": LogRange(0.25, 4.0)}  # DAFA's lambda (weight strength)
     warm_start_base: ClassVar[str | None] = "trades"
     warmup_fraction: ClassVar[float] = 70 / 110
 

@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from benchmark.common.settings import setting
 from benchmark.core.method import TrainContext, WarmStartMethod, register_method
 from benchmark.core.protocol import Protocol
+from benchmark.core.search_space import LogRange
 
 
 # --- pure math ------------------------------------------------------------------------------
@@ -103,6 +104,7 @@ class Faal(WarmStartMethod):
     title = "PGD-AT+FAAL"
 
     core = True
+    search_space = {"r": LogRange(0.1, 2.0)}  # the DRO radius (KL budget)
     warm_start_base: ClassVar[str | None] = "pgd_at"
     begin_fraction: ClassVar[float] = 1.0
     finetunes: ClassVar[bool] = True

@@ -58,6 +58,7 @@ from benchmark.core.attacks import pgd
 from benchmark.core.datasets.base import TensorLoader
 from benchmark.core.losses import kl_per_example, weighted_mean
 from benchmark.core.method import TrainContext, WarmStartMethod, register_method
+from benchmark.core.search_space import Choice
 
 MULTIPLIERS = ("phi_nat", "phi_bndy", "phi_rm")
 STATE_KEYS = (*MULTIPLIERS, "w_nat", "w_bndy", "eps_mult")
@@ -173,6 +174,9 @@ class FRL(WarmStartMethod):
     begin_fraction: ClassVar[float] = 80 / 120
     finetunes: ClassVar[bool] = True
     updates: ClassVar[tuple[str, ...]] = ()  # which of MULTIPLIERS move; set by each variant
+    # tau1 / tau2: the fairness constraints' tolerances, the paper's knobs
+    search_space = {"tau1": Choice((0.03, 0.05, 0.07, 0.1)),
+                    "tau2": Choice((0.03, 0.05, 0.07, 0.1))}
 
     tau1: float = setting(0.1, ge=0, le=1)
     tau2: float = setting(0.1, ge=0, le=1)

@@ -40,6 +40,7 @@ from benchmark.common.settings import setting
 from benchmark.core.attacks import Iterate, PGDRule
 from benchmark.core.method import TrainContext, WarmStartMethod, register_method
 from benchmark.core.protocol import Protocol
+from benchmark.core.search_space import Choice
 
 REWEIGHTS = ("uniform", "gair")
 
@@ -84,6 +85,7 @@ class Ham(WarmStartMethod):
     title = "HAM"
 
     core = True
+    search_space = {"drop_step": Choice((1, 2, 3, 5))}  # M: the early-drop iterate
     warm_start_base = "pgd_at"
     begin_fraction = 50 / 120
 

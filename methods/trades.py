@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from benchmark.common.settings import setting
 from benchmark.core.losses import trades_loss
 from benchmark.core.method import Method, TrainContext, register_method
+from benchmark.core.search_space import LogRange
 
 
 @register_method("trades")
@@ -24,6 +25,7 @@ class Trades(Method):
     title = "TRADES"
 
     core = True
+    search_space = {"beta": LogRange(1.0, 12.0)}  # the paper's trade-off knob (1/lambda)
     beta: float = setting(6.0, ge=0)
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor:

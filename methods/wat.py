@@ -39,6 +39,7 @@ from benchmark.common.settings import setting
 from benchmark.core.datasets.base import TensorLoader
 from benchmark.core.losses import kl_per_example
 from benchmark.core.method import Method, TrainContext, register_method
+from benchmark.core.search_space import LogRange
 
 
 # --- pure math ------------------------------------------------------------------------------
@@ -87,6 +88,7 @@ class TradesWat(Method):
     loss = mean_i (w_{y_i} + w_avg) (CE(f(x_i), y_i) + beta KL(f(x_i) || f(x_adv_i)))."""
 
     title = "TRADES+WAT"
+    search_space = {"eta": LogRange(0.01, 1.0)}  # the experts' learning rate
 
     beta: float = setting(6.0, ge=0)
     eta: float = setting(0.1, ge=0)

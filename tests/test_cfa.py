@@ -15,9 +15,9 @@ from benchmark.core.attacks import PassCounter
 from benchmark.core.datasets.base import TensorLoader
 from benchmark.core.method import TrainContext
 from benchmark.core.protocol import Protocol
+from benchmark.core.run_paths import RunPaths
 from benchmark.planning.local import run_local
 from benchmark.planning.plan import plan
-from benchmark.runs.paths import RunPaths
 from benchmark.runs.record import load_model_file
 from methods.cfa import (
     PgdAtCfa,

@@ -21,10 +21,10 @@ from benchmark.cli.main import main
 from benchmark.common.fileio import load_state, read_json, read_jsonl
 from benchmark.common.settings import setting
 from benchmark.core.method import WarmStartMethod, register_method
+from benchmark.core.run_paths import RunPaths
 from benchmark.planning.plan import plan, record_plan
 from benchmark.runs.job import Job
 from benchmark.runs.lock import RunLock
-from benchmark.runs.paths import RunPaths
 from benchmark.runs.provenance import REPO_ROOT, git_state
 from benchmark.runs.run import run_job
 from benchmark.runs.state import run_state

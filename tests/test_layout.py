@@ -122,3 +122,42 @@ def test_the_harness_never_imports_a_plugin_module():
         if name.startswith(("methods", "benchmark.presets")):
             continue
         assert not (_imports(path, name) & plugins), name
+
+
+# Packages from the bottom up: a module imports only from its own layer or the ones below.
+LAYERS = (("benchmark.common",), ("benchmark.core",), ("benchmark.catalog", "benchmark.presets"),
+          ("benchmark.runs",), ("benchmark.planning",), ("benchmark.tuning",),
+          ("benchmark.report",), ("benchmark.cli", "benchmark.devtools", "benchmark"))
+
+
+def _layer(name: str) -> int | None:
+    for i, prefixes in enumerate(LAYERS):
+        if any(name == p or name.startswith(p + ".") for p in prefixes if p != "benchmark"):
+            return i
+    return len(LAYERS) - 1 if name == "benchmark" or name.startswith("benchmark.") else None
+
+
+def test_imports_go_down_the_layers():
+    upward = []
+    for name, path in MODULES.items():
+        mine = _layer(name)
+        if mine is None:  # methods/ (plugins) import the harness freely
+            continue
+        for target in _imports(path, name) - _parents(name):
+            theirs = _layer(target)
+            if theirs is not None and theirs > mine:
+                upward.append(f"{name} -> {target}")
+    assert upward == []
+
+
+def test_the_cli_starts_without_torch_or_any_plugin():
+    """Commands import what they need when they run, inside the CLI's one-line error handling:
+    `fairbench --help` stays fast and a broken plugin file (a dataset loader too) is one line."""
+    import subprocess
+    import sys
+
+    code = ("import sys, benchmark.cli.main; print(sorted(m for m in ('torch', 'methods', "
+            "'benchmark.core.datasets', 'benchmark.presets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, check=True).stdout.strip()
+    assert out == "[]"

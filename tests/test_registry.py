@@ -78,3 +78,11 @@ def test_method_selection_words():
     core = resolve_methods("core")
     assert set(core) < set(every) and all(method_registry().get(n).core for n in core)
     assert resolve_methods("frl_*, ham") == ["frl_rm", "frl_rw", "frl_rwrm", "ham"]
+
+
+def test_a_warm_start_on_a_plain_method_is_refused():
+    """Setting warm_start_base on a plain Method would silently train from scratch."""
+    with pytest.raises(UserError, match="sets warm_start_base but trains from scratch"):
+        @register_method("_test_not_warm")
+        class NotWarm(Method):
+            warm_start_base = "pgd_at"

@@ -22,7 +22,8 @@ from benchmark.common.errors import UserError
 from benchmark.core.metrics import summarize
 from benchmark.report import build_report
 from benchmark.report.aggregate import per_class_summary, rho, seed_stats, summary_frame
-from benchmark.report.collect import collect, find_runs
+from benchmark.report.collect import collect
+from benchmark.report.expected import find_runs
 from benchmark.report.intervals import curve_intervals
 from benchmark.report.plot_classes import per_class_figure
 from benchmark.report.plots import curves_figure, pareto_front, state_figure, tradeoff_figure

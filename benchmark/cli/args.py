@@ -161,3 +161,28 @@ def resolve_methods(spec: str) -> list[str]:
         raise UserError("no methods selected; see `fairbench list methods`")
     return names
 
+
+
+def add_run_arguments(parser: Any) -> None:
+    """The arguments `run` and `tune` share: what to run, where, on what, and how to launch."""
+    parser.add_argument("--dataset", default="fmnist")
+    parser.add_argument("--methods", default="core",
+                        help="comma list or fnmatch patterns; 'core' = the core methods, 'all' "
+                             "= every registered method")
+    parser.add_argument("--seeds", default="0", help="e.g. 0,1,2")
+    parser.add_argument("--preset", default="quick")
+    parser.add_argument("--results", default=DEFAULT_RESULTS)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="protocol field (epochs=5) or method hyperparameter (trades.beta=3)")
+    parser.add_argument("--config", help="YAML file of the same overrides")
+    parser.add_argument("--data-dir", help="where the dataset files are (default ./data)")
+    parser.add_argument("--download", action="store_true", help="download missing datasets")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: auto)")
+    parser.add_argument("--launcher", choices=("local", "submitit", "submitit-local"),
+                        default="local", help="submitit = SLURM job arrays (checkpoint+requeue)")
+    parser.add_argument("--slurm", help='submitit parameters as JSON, e.g. {"timeout_min": 600, '
+                                        '"slurm_partition": "gpu", "gpus_per_node": 1}')
+    parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress output (default: bars on a terminal, else one line "
+                             "per epoch and per finished run)")

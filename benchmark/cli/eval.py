@@ -24,14 +24,15 @@ import argparse
 import re
 import sys
 from pathlib import Path
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from benchmark.common.errors import UserError
-from benchmark.core.evaluation.loading import fit, load_robustbench, read_checkpoint
-from benchmark.core.metrics import AttackResult
-from benchmark.core.protocol import Protocol
+
+if TYPE_CHECKING:  # the command loads torch when it runs, not when the CLI starts
+    from torch import nn
+
+    from benchmark.core.metrics import AttackResult
+    from benchmark.core.protocol import Protocol
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +77,7 @@ def _print_summary(title: str, classes: list[str], attacks: dict[str, AttackResu
 def load_model(args: argparse.Namespace, protocol: Protocol) -> tuple[nn.Module, str, dict]:
     """The model to score, its label and its source (what it is, for the record)."""
     from benchmark.core.datasets.base import DATASETS
+    from benchmark.core.evaluation.loading import fit, load_robustbench, read_checkpoint
     from benchmark.core.models import build_model
 
     if bool(args.checkpoint) == bool(args.robustbench):

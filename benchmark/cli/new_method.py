@@ -32,9 +32,12 @@ class {cls}(Method):
 
     title = "{name}"  # the name tables and plots show (e.g. "PGD-AT"; default: the code name)
 
-    # Warm start from another method's run at round(begin_fraction * epochs), e.g.:
+    # Warm start from another method's run at round(begin_fraction * epochs): derive the class
+    # from WarmStartMethod (benchmark.core.method) instead of Method and set, e.g.:
     # warm_start_base = "pgd_at"
     # begin_fraction = 50 / 120
+    # What `fairbench tune` may tune besides the learning-rate factor, e.g.:
+    # search_space = {{"beta": LogRange(1.0, 12.0)}}  (from benchmark.core.search_space)
 
     # Each hyperparameter declares its valid range (gt/ge/lt/le, or choices=(...)); a value
     # outside it is refused in one line before any work starts. Replace this example with yours.

@@ -7,11 +7,12 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmark.cli.args import (
-    DEFAULT_RESULTS,
+    add_run_arguments,
     check_label,
     check_submitit,
     check_writable_dir,
@@ -22,7 +23,9 @@ from benchmark.cli.args import (
     slurm_parameters,
 )
 from benchmark.common.errors import UserError
-from benchmark.runs.job import Run
+
+if TYPE_CHECKING:  # the command loads torch when it runs, not when the CLI starts
+    from benchmark.runs.job import Run
 
 
 def preflight(waves: Sequence[Sequence[Run]], results: str) -> None:
@@ -49,41 +52,64 @@ def preflight(waves: Sequence[Sequence[Run]], results: str) -> None:
               f"keep runs of different code apart): {'; '.join(changed)}", file=sys.stderr)
 
 
-def checked_plan(args: argparse.Namespace) -> tuple[list[list[Run]], dict[str, Any]]:
-    """Every input parsed and validated, the runs planned and resolved, the directories checked,
-    before any file or directory is written; returns the waves and the submitit parameters."""
+@dataclass(frozen=True)
+class RunInputs:
+    """The parsed and checked inputs `run` and `tune` share."""
+
+    protocol_overrides: dict[str, Any]
+    method_overrides: dict[str, dict[str, Any]]
+    seeds: list[int]
+    methods: list[str]
+    slurm: dict[str, Any]
+
+
+def checked_inputs(args: argparse.Namespace) -> RunInputs:
+    """Every shared input parsed and checked (one line for the first bad one); writes nothing."""
     from benchmark.catalog import method_registry
     from benchmark.common.device import resolve_device
     from benchmark.core.datasets import DATASETS, default_data_dir
-    from benchmark.planning.plan import check_overrides_used, plan
     from benchmark.runs.lock import RunLock
 
     protocol_overrides, method_overrides = parse_sets(args.set, args.config)
-    seeds = parse_seeds(args.seeds)
-    methods = resolve_methods(args.methods)
-    params = slurm_parameters(args.slurm)
+    inputs = RunInputs(protocol_overrides, method_overrides, parse_seeds(args.seeds),
+                       resolve_methods(args.methods), slurm_parameters(args.slurm))
     if args.launcher != "local":
-        check_submitit(params, _cluster(args))
+        check_submitit(inputs.slurm, _cluster(args))
     RunLock(Path(args.results))  # FAIRBENCH_LOCK_* settings, checked (nothing is created)
     info = DATASETS.get(args.dataset)
     if args.launcher == "local":  # cluster jobs check the device on their own node
         resolve_device(args.device)
     for m in method_overrides:
         method_registry().get(m)
-    sweep = parse_sweep(args.sweep, methods)
-    tag = check_label(args.tag, "--tag")
-    terminal = sys.stderr.isatty()  # progress bars on a terminal, plain lines in a log file
-    waves = plan(dataset=args.dataset, preset=args.preset, methods=methods, seeds=seeds,
-                 method_overrides=method_overrides, sweep=sweep, tag=tag, results=args.results,
-                 overrides=protocol_overrides, data_dir=args.data_dir, download=args.download,
-                 device=args.device, show_progress=not args.quiet and terminal,
-                 epoch_lines=not args.quiet and not terminal)
-    check_overrides_used(waves, method_overrides)
     if info.check is not None and not args.download:  # missing data: stop before any work
         info.check(Path(args.data_dir) if args.data_dir else default_data_dir())
+    return inputs
+
+
+def job_settings(args: argparse.Namespace, inputs: RunInputs) -> dict[str, Any]:
+    """The settings every job of the command shares (Job fields)."""
+    terminal = sys.stderr.isatty()  # progress bars on a terminal, plain lines in a log file
+    return {"results": args.results, "overrides": inputs.protocol_overrides,
+            "data_dir": args.data_dir, "download": args.download, "device": args.device,
+            "show_progress": not args.quiet and terminal,
+            "epoch_lines": not args.quiet and not terminal}
+
+
+def checked_plan(args: argparse.Namespace) -> tuple[list[list[Run]], dict[str, Any]]:
+    """Every input parsed and validated, the runs planned and resolved, the directories checked,
+    before any file or directory is written; returns the waves and the submitit parameters."""
+    from benchmark.planning.plan import check_overrides_used, plan
+
+    inputs = checked_inputs(args)
+    sweep = parse_sweep(args.sweep, inputs.methods)
+    tag = check_label(args.tag, "--tag")
+    waves = plan(dataset=args.dataset, preset=args.preset, methods=inputs.methods,
+                 seeds=inputs.seeds, method_overrides=inputs.method_overrides, sweep=sweep,
+                 tag=tag, **job_settings(args, inputs))
+    check_overrides_used(waves, inputs.method_overrides)
     check_writable_dir(Path(args.results), "--results")
     preflight(waves, args.results)
-    return waves, params
+    return waves, inputs.slurm
 
 
 def _cluster(args: argparse.Namespace) -> str | None:
@@ -143,33 +169,14 @@ def cmd_run(args: argparse.Namespace) -> int:
               f" (the others' records are kept; `fairbench status` shows why)", file=sys.stderr)
     return 1 if failures else 0
 
+
 def add_parser(sub: Any) -> None:
     """The `run` command's arguments."""
     run = sub.add_parser("run", help="train and evaluate methods, then write the report")
-    run.add_argument("--dataset", default="fmnist")
-    run.add_argument("--methods", default="core",
-                     help="comma list or fnmatch patterns; 'core' = the core methods, 'all' = "
-                          "every registered method")
-    run.add_argument("--seeds", default="0", help="e.g. 0,1,2")
-    run.add_argument("--preset", default="quick")
-    run.add_argument("--results", default=DEFAULT_RESULTS)
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                     help="protocol field (epochs=5) or method hyperparameter (trades.beta=3)")
-    run.add_argument("--config", help="YAML file of the same overrides")
+    add_run_arguments(run)
     run.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
                      help="run every value as its own variant (trades.beta=1,3,6 or "
                           "epochs=5,10); several --sweep make a grid")
     run.add_argument("--tag", default="", help="name this command's settings: runs go to "
                                                "METHOD[TAG] beside the untagged ones")
-    run.add_argument("--data-dir", help="where the dataset files are (default ./data)")
-    run.add_argument("--download", action="store_true", help="download missing datasets")
-    run.add_argument("--device", help="cpu, cuda, cuda:1 (default: auto)")
-    run.add_argument("--launcher", choices=("local", "submitit", "submitit-local"),
-                     default="local", help="submitit = SLURM job arrays (checkpoint+requeue)")
-    run.add_argument("--slurm", help='submitit parameters as JSON, e.g. {"timeout_min": 600, '
-                                     '"slurm_partition": "gpu", "gpus_per_node": 1}')
-    run.add_argument("--no-report", action="store_true")
-    run.add_argument("--quiet", action="store_true",
-                     help="no progress output (default: bars on a terminal, else one line per "
-                          "epoch and per finished run)")
     run.set_defaults(func=cmd_run)

@@ -90,6 +90,9 @@ class Method:
     finetunes: ClassVar[bool] = False
     # Core methods run by default (`--methods core`, `make bench`).
     core: ClassVar[bool] = False
+    # What `fairbench tune` may tune besides the learning-rate factor: the method's main knobs
+    # (those its paper tunes), e.g. {"beta": LogRange(1, 10)} (core/search_space.py)
+    search_space: ClassVar[dict[str, Any]] = {}
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor | None:
         """The training loss of one batch (model in train mode); None skips the update."""
@@ -157,10 +160,12 @@ class WarmStartMethod(Method):
     finetune_epochs: int | None = setting(None, ge=1)  # None: until the protocol's last epoch
 
     def warm_start(self, protocol: Protocol) -> tuple[str, int] | None:
+        if self.warm_start_base is None:
+            return None
         begin = self.begin_epoch
         if begin is None:
             begin = round(self.begin_fraction * protocol.epochs)
-        return self.warm_start_base or "", int(begin)
+        return self.warm_start_base, int(begin)
 
     def end_epoch(self, protocol: Protocol) -> int:
         if self.finetune_epochs is None:
@@ -177,6 +182,9 @@ def register_method(name: str):
     def decorate(cls: type[Method]) -> type[Method]:
         cls = cls if dataclasses.is_dataclass(cls) and "__dataclass_fields__" in cls.__dict__ \
             else dataclass(cls)
+        if cls.warm_start_base is not None and cls.warm_start is Method.warm_start:
+            raise UserError(f"method {name} sets warm_start_base but trains from scratch: derive "
+                            f"it from WarmStartMethod (or define its own warm_start)")
         cls.name = name
         if "title" not in cls.__dict__:  # a subclass never shows its parent's title
             cls.title = name

@@ -17,6 +17,9 @@ from benchmark.common.settings import milestones_rule, setting, validate_setting
 
 AA_VERSIONS = ("standard", "plus", "rand", "custom")
 SELECT_ON = ("robust_avg", "robust_worst")
+# how `fairbench tune` ranks configurations on validation (benchmark/tuning/selection.py)
+TUNE_CRITERIA = ("robust_avg", "robust_worst", "robust_avg_worst")
+TUNING_FIELDS = ("tune_budget", "tune_criterion")  # never in a run's spec: no run depends on them
 AA_ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
 
 
@@ -57,6 +60,9 @@ class Protocol:
     aa_targets: int = setting(9, ge=1)              # APGD-T / FAB-T target classes for "custom"
     aa_iters: int = setting(100, ge=1)              # APGD iterations for "custom"
     eval_batch_size: int = setting(256, ge=1)
+    # equal-budget tuning (`fairbench tune`): configurations per method, and how to rank them
+    tune_budget: int = setting(8, ge=1)
+    tune_criterion: str = setting("robust_avg_worst", choices=TUNE_CRITERIA)
     # speed paths (`make perf` measures them; README): channels_last is on because it was
     # faster here (0.84x the epoch time on 2 CPU cores, same accuracy); bf16 changes numerics
     amp: bool = False                       # bf16 autocast for training forward passes
@@ -84,6 +90,11 @@ class Protocol:
         d["lr_milestones"] = [list(m) for m in self.lr_milestones]
         d["aa_attacks"] = list(self.aa_attacks)
         return d
+
+    def spec_dict(self) -> dict[str, Any]:
+        """The fields a run depends on (its spec): all but the tuning settings, which only pick
+        which runs to make."""
+        return {k: v for k, v in self.as_dict().items() if k not in TUNING_FIELDS}
 
     def validate(self) -> Protocol:
         """Every declared field range, then the checks across fields; UserError if any fails."""

@@ -34,10 +34,9 @@ from benchmark.core.datasets.base import Splits, TensorLoader
 from benchmark.core.method import Method, TrainContext
 from benchmark.core.models import build_model
 from benchmark.core.protocol import Protocol
-from benchmark.core.train_state import EpochSteps, TrainState
+from benchmark.core.run_paths import RunPaths
+from benchmark.core.train_state import EpochLog, EpochSteps, TrainState, TrainSummary
 from benchmark.core.validation import validate
-from benchmark.runs.paths import RunPaths
-from benchmark.runs.schema import EpochLog, TrainSummary
 
 
 class Trainer:

@@ -31,24 +31,33 @@ def plan(*, dataset: str, preset: str, methods: Sequence[str], seeds: Sequence[i
     base.
     """
     method_overrides = method_overrides or {}
+    jobs = [variant_job(Job(dataset, preset, m, seed, method_overrides=method_overrides,
+                            **common), variant)
+            for seed in seeds for m in methods
+            for variant in variants(m, sweep or {}, tag, bool(common.get("overrides")))]
+    return plan_jobs(jobs)
+
+
+def plan_jobs(jobs: Sequence[Job]) -> list[list[Run]]:
+    """The jobs resolved, with their warm-start bases, in dependency waves (a base shared by
+    several jobs runs once and keeps a checkpoint at each of their begin epochs)."""
     runs: dict[tuple[str, int], Run] = {}
     depth: dict[tuple[str, int], int] = {}
 
     def add(run: Run) -> int:
         key = (run.label, run.job.seed)
         if key in runs:
-            runs[key] = runs[key].keeping(run.job.keep_epochs)  # epochs a dependent needs
+            merged = runs[key].keeping(run.job.keep_epochs)  # epochs a dependent needs
+            if run.job.evaluate and not merged.job.evaluate:  # asked for elsewhere: evaluate
+                merged = replace(merged, job=replace(merged.job, evaluate=True))
+            runs[key] = merged
             return depth[key]
         level = 0 if run.base is None else add(run.base) + 1
         runs[key], depth[key] = run, level
         return level
 
-    for seed in seeds:
-        for m in methods:
-            for variant in variants(m, sweep or {}, tag, bool(common.get("overrides"))):
-                job = variant_job(Job(dataset, preset, m, seed, method_overrides=method_overrides,
-                                      **common), variant)
-                add(job.resolve())
+    for job in jobs:
+        add(job.resolve())
     waves: list[list[Run]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
     for key, run in runs.items():
         waves[depth[key]].append(run)

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from benchmark.report.collect import ATTACKS, BASELINE, CHECKPOINTS, COST_KEYS, order_methods
+from benchmark.report.collect import ATTACKS, CHECKPOINTS, COST_KEYS
+from benchmark.report.expected import BASELINE, order_methods
 from benchmark.report.intervals import interval, replicates, seed_counts
 
 DDOF = 1            # sample std across seeds; undefined (NaN) for a single seed

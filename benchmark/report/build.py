@@ -9,7 +9,8 @@ from benchmark.common.errors import UserError
 from benchmark.common.fileio import atomic_write_text
 from benchmark.report.aggregate import summary_frame
 from benchmark.report.captions import facts, paired_text
-from benchmark.report.collect import ATTACKS, BASELINE, collect
+from benchmark.report.collect import ATTACKS, collect
+from benchmark.report.expected import BASELINE
 from benchmark.report.html import render_html
 from benchmark.report.intervals import add_intervals, add_paired_tests
 from benchmark.report.plots import write_plots
@@ -23,6 +24,8 @@ from benchmark.report.render import (
 )
 from benchmark.report.table_model import build_table, split_table
 from benchmark.report.tidy import tidy
+from benchmark.report.tuning import caption, write_tuning
+from benchmark.tuning.tune_file import read_tune, tune_path
 
 FORMATS = ("latex", "md", "csv", "html")
 
@@ -54,8 +57,10 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     if "md" in formats:
         written["table_md"] = out / "table.md"
         paired = paired_text(summary)
+        tune = read_tune(tune_path(Path(results), dataset, preset))
+        tuned = f"\n{md_escape(caption(tune))} Every configuration: tune.md.\n" if tune else ""
         atomic_write_text(written["table_md"], render_markdown(table, info, coll)
-                          + (f"\n{md_escape(paired)}\n" if paired else "")
+                          + (f"\n{md_escape(paired)}\n" if paired else "") + tuned
                           + published_markdown(published, md_escape))
     if "csv" in formats:
         tidy_frames = tidy(coll)  # the API's frames: accuracy in % as in table.csv
@@ -68,6 +73,7 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
             written[key] = out / name
             atomic_write_text(written[key], frame.to_csv(index=False, float_format="%.6g"))
     written.update(write_plots(coll, summary, out))
+    written.update(write_tuning(Path(results), dataset, preset, out))  # when it was tuned
     if "html" in formats:  # after the plots: the page embeds them
         written["html"] = out / "index.html"
         atomic_write_text(written["html"], render_html(table, info, coll, out, Path(results),

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pandas as pd
 
 from benchmark.report.aggregate import DDOF, RHO_ATTACK
-from benchmark.report.collect import BASELINE, Collection
+from benchmark.report.collect import Collection
+from benchmark.report.expected import BASELINE
 from benchmark.report.table_model import Table, display_names
 from benchmark.runs.schema import RunRecord
 

@@ -14,16 +14,13 @@ from typing import Any
 import pandas as pd
 
 from benchmark.common.errors import UserError
-from benchmark.common.fileio import read_json
-from benchmark.common.schema import SchemaError
 from benchmark.core.evaluation.suite import ATTACKS as EVAL_ATTACKS_NAMES
 from benchmark.core.metrics import AttackResult
-from benchmark.runs.paths import RunPaths
-from benchmark.runs.schema import CHECKPOINTS, EpochLog, RunRecord
-from benchmark.runs.state import run_state, walk_results
+from benchmark.core.train_state import EpochLog
+from benchmark.report.expected import MissingRun, find_runs, order_methods
+from benchmark.runs.schema import CHECKPOINTS, RunRecord
 
 ATTACKS = EVAL_ATTACKS_NAMES  # the evaluator's registry (core/evaluation/suite.py)
-BASELINE = "pgd_at"
 VAL_KEYS = ("clean_avg", "clean_worst", "robust_avg", "robust_worst")
 COST_KEYS = {  # metrics column -> (record section, key): training and evaluation cost
     "train_seconds": ("train", "seconds"),
@@ -36,23 +33,6 @@ COST_KEYS = {  # metrics column -> (record section, key): training and evaluatio
     "eval_seconds_total": ("eval_cost", "seconds"),
     "eval_peak_memory_mb": ("eval_cost", "peak_memory_mb"),
 }
-
-
-@dataclass(frozen=True)
-class MissingRun:
-    """An expected run without a usable record.json, and how far it got."""
-
-    method: str
-    seed: int
-    state: str          # not started | training | interrupted | failed | trained | damaged
-    detail: str = ""    # e.g. "epoch 1/2", the failure's reason
-
-    @property
-    def name(self) -> str:
-        return f"{self.method}/seed{self.seed}"
-
-    def describe(self) -> str:
-        return f"{self.name} ({self.state}{', ' + self.detail if self.detail else ''})"
 
 
 @dataclass
@@ -80,11 +60,6 @@ class Collection:
         return list(self.records[0].classes)
 
 
-def order_methods(methods: Any) -> list[str]:
-    """pgd_at first (the reference), then the others alphabetically."""
-    return sorted(set(methods), key=lambda m: (m != BASELINE, m))
-
-
 def run_name(method: str, seed: int) -> str:
     return f"{method}/seed{seed}"
 
@@ -97,50 +72,6 @@ def _num(value: Any) -> float:
         return float(value)
     except (TypeError, ValueError):
         return math.nan
-
-
-def _is_scored(run_dir: Path) -> bool:
-    """A `fairbench eval` run (a scored checkpoint or zoo model, not trained here)."""
-    try:
-        spec = read_json(RunPaths(run_dir).spec)
-        return isinstance(spec, dict) and "source" in (spec.get("hparams") or {})
-    except (UserError, ValueError, OSError, TypeError):
-        return False
-
-
-def find_runs(results: Path, dataset: str, preset: str
-              ) -> tuple[list[RunRecord], list[MissingRun], dict[str, list[int]]]:
-    """Finished records, missing runs and the expected method -> seeds.
-
-    Expected: every trained method with a run directory, each with the union of all seeds seen,
-    so a method with some seeds finished and others not is listed as missing those seeds; a
-    model scored by `fairbench eval` expects only the seed it has.
-    """
-    entries = walk_results(Path(results), dataset, preset)
-    dirs: dict[str, dict[int, Path]] = {}
-    planned: dict[str, set[int]] = {}
-    for entry in entries:
-        if entry.paths is not None:
-            dirs.setdefault(entry.method, {})[entry.seed] = entry.paths.root
-        else:
-            planned.setdefault(entry.method, set()).add(entry.seed)
-    seeds = sorted({s for by_seed in dirs.values() for s in by_seed}
-                   | {s for p in planned.values() for s in p})
-    expected = {m: sorted(dirs[m]) if m in dirs and all(map(_is_scored, dirs[m].values()))
-                else seeds for m in order_methods(set(dirs) | set(planned))}
-    records, missing = [], []
-    for method, method_seeds in expected.items():
-        for seed in method_seeds:
-            run_dir = dirs.get(method, {}).get(seed)
-            state, detail = run_state(RunPaths(run_dir)) if run_dir else ("not started", "")
-            if state == "evaluated":
-                try:
-                    records.append(RunRecord.from_dict(read_json(run_dir / "record.json")))
-                    continue
-                except (UserError, SchemaError, OSError) as err:
-                    state, detail = "damaged", str(err)
-            missing.append(MissingRun(method, seed, state, detail))
-    return records, missing, expected
 
 
 def overall_accuracy(res: AttackResult) -> float:

@@ -14,7 +14,7 @@ from matplotlib.lines import Line2D
 
 from benchmark.core.evaluation.suite import attack_title
 from benchmark.report.aggregate import per_class_summary
-from benchmark.report.collect import order_methods
+from benchmark.report.expected import order_methods
 from benchmark.report.figure_style import error_bars, method_colors, new_figure, shown, styled
 
 CLASSES_PER_ROW = 25  # many classes wrap onto several rows of bars (print width)

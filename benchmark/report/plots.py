@@ -14,7 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from benchmark.core.evaluation.suite import attack_title
-from benchmark.report.collect import Collection, order_methods
+from benchmark.report.collect import Collection
+from benchmark.report.expected import order_methods
 from benchmark.report.figure_style import error_bars, method_colors, new_figure, shown, styled
 from benchmark.report.intervals import curve_intervals
 from benchmark.report.labels import place_labels

@@ -11,7 +11,8 @@ import pandas as pd
 
 from benchmark.core.evaluation.suite import attack_title
 from benchmark.report.aggregate import RHO_ATTACK
-from benchmark.report.collect import ATTACKS, BASELINE, CHECKPOINTS, Collection
+from benchmark.report.collect import ATTACKS, CHECKPOINTS, Collection
+from benchmark.report.expected import BASELINE
 from benchmark.runs.schema import RunRecord
 
 PANEL_TITLES = {"best": "Best checkpoint (selected on validation)", "last": "Last checkpoint"}

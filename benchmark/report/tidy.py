@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from benchmark.report.collect import Collection, MissingRun, collect
+from benchmark.report.collect import Collection, collect
+from benchmark.report.expected import MissingRun
 
 # accuracy-like columns (fractions in records) shown in % everywhere
 PERCENT_COLUMNS = {

@@ -10,7 +10,7 @@ from typing import Any
 
 from benchmark.common.errors import UserError
 from benchmark.common.fileio import atomic_write_json
-from benchmark.runs.paths import RunPaths
+from benchmark.core.run_paths import RunPaths
 from benchmark.runs.provenance import changed_files
 from benchmark.runs.schema import LOCK_FILE, RunSpec
 

@@ -3,10 +3,15 @@
 A file is digested statement by statement from its syntax tree: comments, docstrings and line
 numbers are not in the tree; imports from the project's own packages (`benchmark.*`,
 `methods.*`, relative imports) keep only the names they bind, not the module they come from.
-A set of files is digested as the sorted multiset of its top-level statements, so moving a
-file, renaming a module or moving a function to another file of the same set leaves the digest
-unchanged, while any edit of executed code (a constant, an expression, a default, an imported
-external name) changes it.
+A file's digest is of its statements in order; a set of files is digested as the sorted list of
+its file digests, so moving or renaming a file or a module leaves the digest unchanged, while
+any edit of executed code (a constant, an expression, a default, the order of statements, an
+imported external name) changes it. The tree is written out in a form of its own (node types
+and non-empty fields), so the digest is the same on every Python version.
+
+Known limit: an import from the project names only what it binds, so pointing it at another
+module that defines a function of the same name keeps the digest (no file of the harness does
+that; review such an edit by hand).
 """
 
 from __future__ import annotations
@@ -52,34 +57,49 @@ class _Normalise(ast.NodeTransformer):
         return ast.Import(names=names)
 
 
+def _canonical(node: object) -> str:
+    """The node as text: its type and its non-empty fields, recursively (no positions, no
+    fields a Python version adds empty, e.g. 3.12's type_params)."""
+    if isinstance(node, ast.AST):
+        fields = [(name, getattr(node, name, None)) for name in node._fields]
+        inner = ",".join(f"{name}={_canonical(value)}" for name, value in fields
+                         if value is not None and value != [])
+        return f"{type(node).__name__}({inner})"
+    if isinstance(node, list):
+        return "[" + ",".join(_canonical(item) for item in node) + "]"
+    return repr(node)
+
+
 def statement_digests(source: str) -> list[str]:
-    """One digest per top-level statement of `source` (module docstring left out)."""
+    """One digest per top-level statement of `source`, in order (module docstring left out)."""
     tree = ast.parse(source)
     body = _strip_docstring(tree.body) if tree.body else []
-    out = []
-    for statement in body:
-        normal = _Normalise().visit(statement)
-        dump = ast.dump(normal, annotate_fields=True, include_attributes=False)
-        out.append(hashlib.sha256(dump.encode()).hexdigest())
-    return out
+    return [hashlib.sha256(_canonical(_Normalise().visit(statement)).encode()).hexdigest()
+            for statement in body]
+
+
+def file_digest_of(source: str) -> str:
+    """A file's digest: its statements in order."""
+    return hashlib.sha256("\n".join(statement_digests(source)).encode()).hexdigest()
 
 
 def source_digest(sources: Iterable[str]) -> str:
-    """The digest of a set of sources: their top-level statements as a sorted multiset."""
-    statements = sorted(d for source in sources for d in statement_digests(source))
-    return hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
+    """The digest of a set of sources: their file digests, sorted (where each sits is not what
+    it computes)."""
+    files = sorted(file_digest_of(source) for source in sources)
+    return hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
 
 
 def files_digest(paths: Iterable[Path]) -> str:
     """`source_digest` of files (each file parsed once per version of it)."""
-    statements = []
+    files = []
     for path in paths:
         stat = Path(path).stat()
-        statements += _file_statements(str(path), stat.st_mtime_ns, stat.st_size)
-    return hashlib.sha256("\n".join(sorted(statements)).encode()).hexdigest()[:16]
+        files.append(_file_digest(str(path), stat.st_mtime_ns, stat.st_size))
+    return hashlib.sha256("\n".join(sorted(files)).encode()).hexdigest()[:16]
 
 
 @functools.lru_cache(maxsize=512)
-def _file_statements(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
-    """The statement digests of one version of a file (mtime and size name the version)."""
-    return tuple(statement_digests(Path(path).read_text()))
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    """The digest of one version of a file (mtime and size name the version)."""
+    return file_digest_of(Path(path).read_text())

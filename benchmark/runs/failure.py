@@ -12,11 +12,11 @@ from benchmark.common.fileio import (
     atomic_write_json,
     atomic_write_text,
 )
+from benchmark.core.run_paths import RunPaths
 from benchmark.runs.claim import claim_spec, compare_spec
 from benchmark.runs.job import Run
 from benchmark.runs.lock import RunLock
 from benchmark.runs.lock_file import LockLost
-from benchmark.runs.paths import RunPaths
 from benchmark.runs.schema import Failure
 
 

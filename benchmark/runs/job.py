@@ -11,9 +11,19 @@ from benchmark.catalog import get_protocol, make_method, method_registry
 from benchmark.common.errors import UserError
 from benchmark.core.method import Method
 from benchmark.core.protocol import Protocol
-from benchmark.runs.paths import RunPaths
+from benchmark.core.run_paths import RunPaths
 from benchmark.runs.provenance import code_digests, code_files
 from benchmark.runs.schema import RunSpec, variant_label
+
+
+@dataclass(frozen=True)
+class BaseChoice:
+    """The settings of the base run a job warm-starts from, when they are not the job's own
+    (`fairbench tune`: the base method's selected configuration)."""
+
+    variant: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,8 @@ class Job:
     variant: str = ""                # what this run's settings differ by ("beta=3", a --tag)
     variant_protocol: bool = False   # the variant changes protocol fields (bases share it)
     epoch_lines: bool = False        # one line per epoch on stderr (output is not a terminal)
+    evaluate: bool = True            # False: train and validate only, never read the test set
+    base_choice: BaseChoice | None = None  # a pinned warm-start base (tuning); None: inherited
 
     @property
     def label(self) -> str:
@@ -102,7 +114,7 @@ def resolve(job: Job) -> Run:
         base_request, begin = base_spec
         base = resolve(base_request)
         warm = {"method": base.label, "epoch": begin, "run_key": base.spec.key}
-    spec = RunSpec(job.method, job.dataset, job.preset, job.seed, protocol.as_dict(),
+    spec = RunSpec(job.method, job.dataset, job.preset, job.seed, protocol.spec_dict(),
                    method.hparams(), warm, method.end_epoch(protocol),
                    code_digests(type(method)), variant=job.variant,
                    code_files=code_files(type(method)))
@@ -137,6 +149,11 @@ def base_job(job: Job, method: Method, protocol: Protocol) -> tuple[Job, int] | 
     if epoch > protocol.epochs:
         raise UserError(f"{job.method}: begin epoch {epoch} is past {base}'s last epoch "
                         f"{protocol.epochs}; set {job.method}.begin_epoch to at most that")
+    if job.base_choice is not None:
+        pinned = job.base_choice
+        return replace(job, method=base, keep_epochs=(epoch,), variant=pinned.variant,
+                       overrides=pinned.overrides, method_overrides=pinned.method_overrides,
+                       variant_protocol=False, base_choice=None), epoch
     shared = job.variant if job.variant_protocol else ""  # a protocol variant needs its own base
     return replace(job, method=base, keep_epochs=(epoch,), variant=shared,
                    variant_protocol=bool(shared)), epoch

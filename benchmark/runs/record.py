@@ -20,8 +20,9 @@ from benchmark.common.fileio import (
 from benchmark.core.evaluation.evaluator import EvalSet, Evaluator, weights_digest
 from benchmark.core.evaluation.suite import eval_key, eval_settings
 from benchmark.core.protocol import Protocol
-from benchmark.runs.paths import RunPaths
-from benchmark.runs.schema import CheckpointEval, RunRecord, RunSpec, TrainSummary
+from benchmark.core.run_paths import RunPaths
+from benchmark.core.train_state import TrainSummary
+from benchmark.runs.schema import CheckpointEval, RunRecord, RunSpec
 
 
 def eval_cost(evals: dict[str, CheckpointEval], eval_files: dict[str, str]) -> dict[str, Any]:

@@ -24,9 +24,10 @@ from benchmark.common.fileio import (
     read_jsonl,
 )
 from benchmark.common.schema import SchemaError
-from benchmark.core.datasets.base import Splits, load_splits
+from benchmark.core.datasets.base import Splits, protocol_splits
 from benchmark.core.evaluation.evaluator import EvalSet, Evaluator
 from benchmark.core.models import build_model
+from benchmark.core.train_state import EpochLog, TrainSummary
 from benchmark.core.trainer import Trainer
 from benchmark.runs.claim import claim_spec
 from benchmark.runs.environment import environment
@@ -35,12 +36,14 @@ from benchmark.runs.job import Run
 from benchmark.runs.lock import RunLock
 from benchmark.runs.lock_file import LockHeld
 from benchmark.runs.record import eval_cost, evaluate_checkpoint, load_model_file, write_record
-from benchmark.runs.schema import CHECKPOINTS, EpochLog, LockInfo, RunRecord, TrainSummary
+from benchmark.runs.schema import CHECKPOINTS, LockInfo, RunRecord
 
 
 def run_job(run: Run, *, block: bool = True,
-            on_wait: Callable[[LockInfo], None] | None = None) -> dict[str, Any]:
-    """Train and evaluate one run under its lock; returns its record. Idempotent and resumable.
+            on_wait: Callable[[LockInfo], None] | None = None) -> dict[str, Any] | None:
+    """Train and evaluate one run under its lock; returns its record (None for a job that does
+    not evaluate: it trains and validates, and is never evaluated on the test set). Idempotent and
+    resumable.
 
     block=False raises LockHeld when another live process holds the run. A run that goes wrong
     writes failed.json (and error.txt for a crash) and re-raises; rerunning retries it.
@@ -95,11 +98,9 @@ def warm_start_checkpoint(run: Run) -> Path | None:
 
 
 def load_data(run: Run) -> Splits:
-    p, job = run.protocol, run.job
-    return load_splits(job.dataset, seed=job.seed, val_per_class=p.val_per_class,
-                       train_per_class=p.train_per_class, test_per_class=p.test_per_class,
-                       data_dir=Path(job.data_dir) if job.data_dir else None,
-                       download=job.download)
+    job = run.job
+    return protocol_splits(run.protocol, job.seed,
+                           Path(job.data_dir) if job.data_dir else None, job.download)
 
 
 def _train(run: Run, splits: Splits, device: torch.device, lock: RunLock) -> None:
@@ -119,8 +120,10 @@ def _train(run: Run, splits: Splits, device: torch.device, lock: RunLock) -> Non
             after_epoch=between_epochs).run()
 
 
-def _train_and_evaluate(run: Run, lock: RunLock) -> dict[str, Any]:
+def _train_and_evaluate(run: Run, lock: RunLock) -> dict[str, Any] | None:
     paths, protocol = run.paths, run.protocol
+    if paths.done.exists() and not run.job.evaluate:
+        return None  # trained; this job never evaluates
     warm_start_checkpoint(run)  # a missing base checkpoint: one line before any work
     device = resolve_device(run.job.device)
     env = environment(device)
@@ -128,6 +131,8 @@ def _train_and_evaluate(run: Run, lock: RunLock) -> dict[str, Any]:
     splits = load_data(run)
     if not paths.done.exists():
         _train(run, splits, device, lock)
+    if not run.job.evaluate:
+        return None
     train = TrainSummary.from_dict(read_json(paths.done))
     model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
     evaluator = Evaluator(protocol, device, show_progress=run.job.show_progress)

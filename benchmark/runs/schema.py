@@ -17,6 +17,7 @@ from typing import Any
 
 from benchmark.common.schema import Schema, SchemaError
 from benchmark.core.metrics import AttackResult
+from benchmark.core.train_state import EpochLog
 
 CHECKPOINTS = ("best", "last")  # the checkpoints every run evaluates and records
 SCHEMA_VERSION = 3  # 3: the record embeds its spec; 2: code digests, method logs, failed.json
@@ -52,6 +53,7 @@ class RunSpec:
     def key(self) -> str:
         fields = asdict(self)
         del fields["code_files"]  # where the code sits is not what it computes
+        del fields["schema"]      # the file format's version changes no number
         if not fields["variant"]:  # runs without a variant keep the keys they always had
             del fields["variant"]
         blob = json.dumps(fields, sort_keys=True, default=str)
@@ -78,52 +80,6 @@ class RunSpec:
     @property
     def label(self) -> str:
         return variant_label(self.method, self.variant)
-
-
-@dataclass
-class EpochLog(Schema):
-    """One line of train.jsonl. What a method logs lives under `method`, so it can never
-    overwrite the trainer's keys."""
-
-    epoch: int                      # epochs completed (absolute, counting a warm start's)
-    lr: float
-    loss: float                     # mean training loss over the epoch's updates
-    updates: int
-    skipped_batches: int
-    seconds: float                  # training loop only (no validation, no checkpointing)
-    passes: int                     # forward + backward passes of the epoch
-    val: dict[str, Any]             # validation clean/robust avg, worst, per class
-    best: bool                      # this epoch became model_best.pt
-    method: dict[str, Any] = field(default_factory=dict)
-    val_seconds: float | None = None  # validation for checkpoint selection (not in `seconds`)
-
-    @classmethod
-    def from_dict(cls, data: Any) -> EpochLog:
-        """Also reads logs written before the `method` namespace (method keys at top level)."""
-        if isinstance(data, dict) and "method" not in data:
-            names = {f.name for f in dataclasses.fields(cls)}
-            data = {**{k: v for k, v in data.items() if k in names},
-                    "method": {k: v for k, v in data.items() if k not in names}}
-        return super().from_dict(data)
-
-
-@dataclass
-class TrainSummary(Schema):
-    """train_done.json: the training cost and checkpoint choice of a finished run (None for
-    models scored with `fairbench eval`, which were not trained here)."""
-
-    seconds: float | None = None                # this run's own training loop seconds
-    passes: int | None = None                   # its own forward + backward passes
-    forward_passes: int | None = None
-    backward_passes: int | None = None
-    epochs: int | None = None                   # own epochs (after the warm start)
-    best_epoch: int | None = None
-    best_val: float | None = None               # validation score of model_best.pt
-    warm_start_seconds: float | None = None
-    warm_start_passes: int | None = None
-    seconds_with_warm_start: float | None = None
-    passes_with_warm_start: int | None = None
-    peak_memory_mb: float | None = None         # RSS on CPU, max allocated on GPU (memory.py)
 
 
 @dataclass
@@ -192,10 +148,6 @@ class RunRecord(Schema):
     @property
     def seed(self) -> int:
         return int(self.spec.seed)
-
-    @property
-    def run_key(self) -> str:
-        return self.spec.key
 
     def result(self, checkpoint: str, attack: str) -> AttackResult | None:
         entry = self.eval.get(checkpoint)

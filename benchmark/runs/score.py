@@ -17,13 +17,14 @@ from benchmark.common.fileio import atomic_write_json
 from benchmark.core.datasets.base import load_splits
 from benchmark.core.evaluation.evaluator import EvalSet, Evaluator, weights_digest
 from benchmark.core.protocol import Protocol
+from benchmark.core.run_paths import RunPaths
+from benchmark.core.train_state import TrainSummary
 from benchmark.runs.claim import claim_spec, compare_spec
 from benchmark.runs.environment import environment
 from benchmark.runs.lock import RunLock
-from benchmark.runs.paths import RunPaths
 from benchmark.runs.provenance import code_digests, code_files
 from benchmark.runs.record import eval_cost, evaluate_checkpoint, write_record
-from benchmark.runs.schema import CHECKPOINTS, CheckpointEval, RunSpec, TrainSummary
+from benchmark.runs.schema import CHECKPOINTS, CheckpointEval, RunSpec
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class ScoredModel:
 
     def spec(self) -> RunSpec:
         p = self.protocol
-        return RunSpec(self.label, p.dataset, p.preset, 0, p.as_dict(),
+        return RunSpec(self.label, p.dataset, p.preset, 0, p.spec_dict(),
                        {"source": self.source["kind"], "weights": weights_digest(self.model)},
                        code=code_digests(None), code_files=code_files(None))
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from benchmark.common.errors import UserError
 from benchmark.common.fileio import read_json, read_jsonl
 from benchmark.common.schema import SchemaError
+from benchmark.core.run_paths import RunPaths
 from benchmark.runs.lock_file import is_live, read_lock
-from benchmark.runs.paths import RunPaths
 from benchmark.runs.schema import PLAN_FILE, Failure, PlanFile, PlannedRun, RunRecord
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +21,9 @@ from torch import Tensor
 
 from benchmark.common.errors import UserError
 from benchmark.common.registry import Registry
+
+if TYPE_CHECKING:
+    from benchmark.core.protocol import Protocol
 
 RawData = tuple[Tensor, Tensor, Tensor, Tensor]  # train_x (uint8 NCHW), train_y, test_x, test_y
 
@@ -203,3 +207,13 @@ class TensorLoader:
             if self.augment_with is not None:
                 x = augment(x, *self.augment_with, generator=gen)
             yield x, self.y[idx]
+
+
+def protocol_splits(protocol: Protocol, seed: int, data_dir: Path | None = None,
+                    download: bool = False) -> Splits:
+    """The splits a run of `protocol` trains, validates and is evaluated on (its dataset and
+    points per class)."""
+    return load_splits(protocol.dataset, seed=seed, val_per_class=protocol.val_per_class,
+                       train_per_class=protocol.train_per_class,
+                       test_per_class=protocol.test_per_class, data_dir=data_dir,
+                       download=download)

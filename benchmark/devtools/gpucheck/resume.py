@@ -13,11 +13,11 @@ import torch
 from benchmark.common.fileio import read_jsonl
 from benchmark.core.datasets.base import Splits
 from benchmark.core.protocol import Protocol
+from benchmark.core.train_state import EpochLog
 from benchmark.core.trainer import Trainer
 from benchmark.devtools.gpucheck.checks import Check, Size
 from benchmark.devtools.gpucheck.workload import protocol_for, random_splits
 from benchmark.devtools.perf import timing_trainer
-from benchmark.runs.schema import EpochLog
 
 
 class Killed(Exception):

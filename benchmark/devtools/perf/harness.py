@@ -12,8 +12,8 @@ from benchmark.common.fileio import load_state
 from benchmark.core.datasets.base import Splits
 from benchmark.core.models import build_model
 from benchmark.core.protocol import Protocol
+from benchmark.core.run_paths import RunPaths
 from benchmark.core.trainer import Trainer
-from benchmark.runs.paths import RunPaths
 
 
 def timing_trainer(method: str, protocol: Protocol, splits: Splits, device: torch.device,

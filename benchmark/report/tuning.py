@@ -1,0 +1,120 @@
+"""The tuning appendix: every configuration `fairbench tune` tried, with its validation numbers
+(at its run's best checkpoint) and the criterion, as CSV, Markdown and LaTeX, a figure of the
+criterion against the learning-rate factor per method, and the sentence the tables carry (budget,
+criterion, each method's selected configuration)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.common.fileio import atomic_write_text, read_jsonl
+from benchmark.core.run_paths import RunPaths
+from benchmark.core.search_space import LR_FACTOR_KEY
+from benchmark.report.figure_style import method_colors, new_figure, shown, styled
+from benchmark.report.plots import save_figure
+from benchmark.report.render import latex_escape, md_escape
+from benchmark.tuning.selection import CRITERIA, selected_line
+from benchmark.tuning.tune_file import TuneFile, read_tune, tune_path
+
+COLUMNS = ["method", "index", "label", "settings", "lr_factor", "best_epoch", "val_clean_avg",
+           "val_robust_avg", "val_robust_worst", "criterion", "selected"]
+
+
+def settings_text(settings: dict) -> str:
+    """`lr x0.53, beta=3.1` (the learning-rate factor first)."""
+    parts = [f"lr x{settings[LR_FACTOR_KEY]:g}"] if LR_FACTOR_KEY in settings else []
+    return ", ".join(parts + [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in settings.items() if k != LR_FACTOR_KEY])
+
+
+def tuning_frame(results: Path, dataset: str, preset: str, tune: TuneFile) -> pd.DataFrame:
+    """One row per tried configuration (validation numbers in %; NaN for a failed run)."""
+    rows = []
+    for method, search in tune.methods.items():
+        for config in search.configs:
+            log = RunPaths.of(results, dataset, preset, config.label, search.seed).log
+            line = selected_line(read_jsonl(log)) or {}
+            val = line.get("val") or {}
+            crit = CRITERIA[tune.criterion](val) if val else np.nan
+            rows.append({"method": method, "index": config.index, "label": config.label,
+                         "settings": settings_text(config.settings),
+                         "lr_factor": config.settings.get(LR_FACTOR_KEY),
+                         "best_epoch": line.get("epoch"),
+                         **{f"val_{k}": 100 * val[k] if k in val else np.nan
+                            for k in ("clean_avg", "robust_avg", "robust_worst")},
+                         "criterion": 100 * crit, "selected": config.label == search.selected})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def caption(tune: TuneFile) -> str:
+    """Budget, criterion and each method's selected configuration, in one sentence."""
+    chosen = "; ".join(f"{m}: {s.selected or 'none finished'}" for m, s in tune.methods.items())
+    return (f"Equal-budget tuning: {tune.budget} configurations per method (learning-rate factor "
+            f"and the method's own knobs) on the first seed, selected on validation by "
+            f"{tune.criterion}; the test set was read only for the selected ones ({chosen}).")
+
+
+def _markdown(frame: pd.DataFrame, text: str) -> str:
+    head = ["Method", "#", "Run", "Settings", "Best epoch", "Val clean avg", "Val robust avg",
+            "Val robust worst", "Criterion", "Selected"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for r in frame.itertuples():
+        cells = [shown(r.method), str(r.index), r.label, r.settings, str(r.best_epoch),
+                 *(f"{v:.1f}" for v in (r.val_clean_avg, r.val_robust_avg,
+                                        r.val_robust_worst, r.criterion)),
+                 "yes" if r.selected else ""]
+        lines.append("| " + " | ".join(md_escape(c) for c in cells) + " |")
+    return md_escape(text) + "\n\n" + "\n".join(lines) + "\n"
+
+
+def _latex(frame: pd.DataFrame, text: str) -> str:
+    rows = [" & ".join([latex_escape(shown(r.method)), str(r.index), latex_escape(r.settings),
+                        *(f"{v:.1f}" for v in (r.val_robust_avg, r.val_robust_worst,
+                                               r.criterion)),
+                        r"$\checkmark$" if r.selected else ""]) + r" \\"
+            for r in frame.itertuples()]
+    return "\n".join([r"\begin{table}[t]\centering\small", r"\begin{tabular}{lrlrrrc}",
+                      r"\toprule", r"Method & \# & Settings & Val rob.\ avg & Val rob.\ worst & "
+                      r"Criterion & Sel. \\", r"\midrule", *rows, r"\bottomrule",
+                      r"\end{tabular}", rf"\caption{{{latex_escape(text)}}}", r"\end{table}"]
+                     ) + "\n"
+
+
+@styled
+def tuning_figure(frame: pd.DataFrame, criterion: str):  # noqa: ANN201 - Figure
+    """The validation criterion against the learning-rate factor, one series per method, the
+    selected configuration circled."""
+    fig = new_figure(6.5, 3.6)
+    ax = fig.subplots()
+    colors = method_colors(list(frame["method"].unique()))
+    for method, rows in frame.groupby("method", sort=False):
+        rows = rows.sort_values("lr_factor")
+        ax.plot(rows["lr_factor"], rows["criterion"], marker="o", color=colors[method],
+                label=shown(method))
+        chosen = rows[rows["selected"]]
+        ax.scatter(chosen["lr_factor"], chosen["criterion"], s=140, facecolors="none",
+                   edgecolors="black", zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning-rate factor (lr x f, weight decay / f)")
+    ax.set_ylabel(f"validation {criterion} (%)")
+    ax.set_title("Tuning: every configuration tried (circled: selected)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    return fig
+
+
+def write_tuning(results: Path, dataset: str, preset: str, out: Path) -> dict[str, Path]:
+    """The appendix files, when the results directory was tuned (nothing otherwise)."""
+    tune = read_tune(tune_path(results, dataset, preset))
+    if tune is None or not tune.methods:
+        return {}
+    frame, text = tuning_frame(results, dataset, preset, tune), caption(tune)
+    written = {"tune_csv": out / "tune.csv", "tune_md": out / "tune.md",
+               "tune_tex": out / "tune.tex"}
+    atomic_write_text(written["tune_csv"], frame.to_csv(index=False, float_format="%.6g"))
+    atomic_write_text(written["tune_md"], _markdown(frame, text))
+    atomic_write_text(written["tune_tex"], _latex(frame, text))
+    written.update(save_figure(tuning_figure(frame, tune.criterion), out, "tune_lr"))
+    return written

@@ -1,0 +1,84 @@
+"""tune.json (<results>/<dataset>/<preset>/tune.json): what `fairbench tune` tried and chose,
+per method: every configuration (its run's label and settings), the budget, the criterion, the
+selected configuration and the base it warm-starts from. Scores are not stored: the report and
+the next `fairbench tune` compute them from the runs' validation histories."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.common.errors import UserError
+from benchmark.common.fileio import atomic_write_json, read_json
+from benchmark.common.schema import Schema, SchemaError
+
+TUNE_FILE = "tune.json"
+
+
+@dataclass
+class TriedConfig(Schema):
+    """One configuration of a search: its index, its run's label and its settings."""
+
+    index: int
+    label: str                       # the run's directory name: `trades` or `trades[tune=3]`
+    settings: dict[str, Any]         # {"lr_factor": f, knob: value, ...}
+
+
+@dataclass
+class MethodSearch(Schema):
+    """A method's search: what it tried on `seed`, and what it selected."""
+
+    seed: int
+    configs: list[TriedConfig]
+    selected: str | None = None      # the selected configuration's label
+    base: str | None = None          # the label of the base run the configurations start from
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "configs": [c.as_dict() for c in self.configs]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> MethodSearch:
+        search = super().from_dict(data)
+        search.configs = [TriedConfig.from_dict(c) for c in search.configs]
+        return search
+
+
+@dataclass
+class TuneFile(Schema):
+    budget: int
+    criterion: str
+    methods: dict[str, MethodSearch] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"budget": self.budget, "criterion": self.criterion,
+                "methods": {k: v.as_dict() for k, v in self.methods.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> TuneFile:
+        tune = super().from_dict(data)
+        tune.methods = {k: MethodSearch.from_dict(v) for k, v in tune.methods.items()}
+        return tune
+
+    def search_only(self) -> set[str]:
+        """Labels of configurations that were tried and not selected (never evaluated)."""
+        return {c.label for method, s in self.methods.items() for c in s.configs
+                if c.label not in (s.selected, method)}
+
+
+def tune_path(results: Path, dataset: str, preset: str) -> Path:
+    return Path(results) / dataset / preset / TUNE_FILE
+
+
+def read_tune(path: Path) -> TuneFile | None:
+    """The tune file at `path`, None if there is none; a damaged one is a one-line error."""
+    if not path.exists():
+        return None
+    try:
+        return TuneFile.from_dict(read_json(path))
+    except SchemaError as err:
+        raise UserError(f"{path} is damaged ({err}); delete it to tune again") from None
+
+
+def write_tune(path: Path, tune: TuneFile) -> None:
+    atomic_write_json(path, tune.as_dict())

@@ -1,0 +1,133 @@
+"""Equal-budget tuning: declared search spaces, the configurations tried, selection on
+validation only, and `fairbench tune` end to end on the smoke preset."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from benchmark.catalog import get_protocol, method_registry
+from benchmark.cli.main import main
+from benchmark.core.protocol import TUNE_CRITERIA
+from benchmark.core.search_space import LR_FACTOR, Choice, LogRange, space_problems
+from benchmark.tuning.sampling import configurations
+from benchmark.tuning.search import lr_overrides
+from benchmark.tuning.selection import CRITERIA, score, select
+
+METHODS = [m for m in method_registry().names() if not m.startswith("_")]
+SMOKE = ["--dataset", "fmnist", "--preset", "smoke", "--quiet"]
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_every_declared_search_space_is_valid(name: str):
+    cls = method_registry().get(name)
+    assert space_problems(cls) == []
+    assert LR_FACTOR.low <= 1 / 7 and LR_FACTOR.high >= 7  # absorbs a 7x loss scale either way
+
+
+def test_a_bad_search_space_is_named():
+    from benchmark.common.settings import setting
+
+    @dataclass
+    class Bad:
+        name: ClassVar[str] = "bad"
+        beta: float = setting(6.0, ge=0)
+        patience: int = setting(1, ge=0)
+        search_space: ClassVar[dict] = field(default={
+            "gamma": LogRange(1, 2), "beta": LogRange(-1.0, 3.0),
+            "patience": Choice((-1, 1))})
+
+    problems = " | ".join(space_problems(Bad))
+    assert "'gamma', not a hyperparameter" in problems
+    assert "LogRange needs 0 < low < high" in problems
+    assert "reaches -1, which must be >= 0" in problems
+
+
+def test_configurations_start_with_the_default_and_grow_by_prefix():
+    trades = method_registry().get("trades")
+    eight = configurations(trades, 8)
+    assert eight[0] == {"lr_factor": 1.0, "beta": 6.0}
+    assert configurations(trades, 12)[:8] == eight  # a larger budget keeps every configuration
+    factors = [c["lr_factor"] for c in eight]
+    assert len(set(map(str, eight))) == 8 and min(factors) < 0.3 and max(factors) > 3
+    assert all(1.0 <= c["beta"] <= 12.0 for c in eight)
+
+
+def test_lr_factor_scales_lr_and_finetune_lr_and_divides_weight_decay():
+    p = get_protocol("fmnist", "quick")
+    assert lr_overrides(p, 1.0) == {}
+    out = lr_overrides(p, 4.0)
+    assert out["lr"] == pytest.approx(4 * p.lr) and out["finetune_lr"] == pytest.approx(
+        4 * p.finetune_lr) and out["weight_decay"] == pytest.approx(p.weight_decay / 4)
+
+
+def test_selection_reads_the_validation_history_at_the_best_checkpoint():
+    assert set(CRITERIA) == set(TUNE_CRITERIA)
+
+    def line(epoch: int, avg: float, worst: float, best: bool) -> dict:
+        return {"epoch": epoch, "best": best, "val": {"robust_avg": avg, "robust_worst": worst}}
+
+    history = [line(1, 0.5, 0.1, True), line(2, 0.4, 0.3, False), line(3, 0.6, 0.0, True)]
+    assert score(history, "robust_avg") == 0.6            # epoch 3: the checkpoint it reports
+    assert score(history, "robust_worst") == 0.0
+    assert score(history, "robust_avg_worst") == pytest.approx(0.3)
+    assert score([], "robust_avg") is None               # a failed run is never selected
+    assert select([None, 0.3, 0.5, 0.5]) == 2            # ties: the earlier configuration
+    assert select([None, None]) is None
+
+
+def _runs(root: Path) -> dict[str, Path]:
+    return {p.parent.name: p for p in root.glob("fmnist/smoke/*/seed*") if p.is_dir()}
+
+
+def test_tune_end_to_end(tmp_path: Path):
+    results = tmp_path / "r"
+    argv = ["tune", *SMOKE, "--methods", "ham", "--seeds", "0,1", "--budget", "2",
+            "--results", str(results), "--no-report"]
+    assert main(argv) == 0
+    tune = json.loads((results / "fmnist/smoke/tune.json").read_text())
+    assert tune["budget"] == 2 and tune["criterion"] == "robust_avg_worst"
+    assert set(tune["methods"]) == {"pgd_at", "ham"}  # the base is tuned first
+    for method, search in tune["methods"].items():
+        labels = [c["label"] for c in search["configs"]]
+        assert len(labels) == 2 and search["selected"] in labels
+        for label in labels:  # the search ran on the first seed only
+            run = results / "fmnist/smoke" / label / "seed0"
+            assert (run / "train_done.json").exists()
+            evaluated = (run / "record.json").exists()
+            assert evaluated == (label in (search["selected"], method))  # plain run: default row
+            assert (run / "eval").exists() == evaluated  # the test set is read only if selected
+    ham = tune["methods"]["ham"]
+    assert ham["base"] == tune["methods"]["pgd_at"]["selected"]
+    for label in {ham["selected"], "ham"}:  # both views, every seed, evaluated
+        assert (results / "fmnist/smoke" / label / "seed1" / "record.json").exists()
+    logs = {p: p.stat().st_mtime_ns for p in results.glob("fmnist/smoke/*/seed*/train.jsonl")}
+    records = {p: p.stat().st_mtime_ns for p in results.glob("fmnist/smoke/*/seed*/record.json")}
+    assert main(argv) == 0  # idempotent: nothing trained or evaluated again
+    assert logs == {p: p.stat().st_mtime_ns for p in logs}
+    assert records == {p: p.stat().st_mtime_ns for p in records}
+    assert json.loads((results / "fmnist/smoke/tune.json").read_text()) == tune
+    assert main(["report", "--dataset", "fmnist", "--preset", "smoke", "--results",
+                 str(results), "--format", "md,csv"]) == 0
+    report = results / "fmnist/smoke/report"
+    appendix = (report / "tune.csv").read_text()
+    assert appendix.count("\n") == 1 + 4 and (report / "tune_lr.png").exists()
+    assert "Equal-budget tuning: 2 configurations per method" in (report / "table.md").read_text()
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--budget", "0"], "tune_budget=0 must be >= 1"),
+    (["--criterion", "best"], "tune_criterion='best' must be one of"),
+    (["--set", "trades.beta=3"], "fixes a hyperparameter that `fairbench tune` searches"),
+])
+def test_bad_tuning_input_is_one_line_before_any_work(tmp_path: Path, capsys, extra, message):
+    results = tmp_path / "r"
+    assert main(["tune", *SMOKE, "--methods", "trades", "--results", str(results),
+                 *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not results.exists()
