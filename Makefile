@@ -39,8 +39,10 @@ bench: install $(if $(filter fmnist,$(DATASET)),data)
 		--seeds "$(SEEDS)" --results $(RESULTS) $(if $(filter fmnist,$(DATASET)),,--download) \
 		$(ARGS)
 
+# one pytest-xdist worker per core, one torch thread each (tests/conftest.py); a test file
+# stays on one worker so its module fixtures are built once
 test: install data
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 perf: install data
 	$(BIN)/python -m benchmark.devtools.perf $(ARGS)

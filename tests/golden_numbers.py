@@ -2,7 +2,7 @@
 updates, passes, validation and method logs, the training summary's counts and best epoch, and
 each checkpoint's per-class evaluation with per-point outcomes. Used by the golden test; run
 
-    python tests/golden_numbers.py RESULTS_DIR > tests/golden/smoke_numbers.json
+    python tests/golden_numbers.py RESULTS_DIR > tests/golden/smoke_numbers_2threads.json
 
 on records of `fairbench run --dataset fmnist --preset smoke --methods all --set epochs=5` to
 write the golden file again (only when a change is meant to change numbers: say so in the

@@ -99,18 +99,20 @@ def test_smoke_run_logs_state_and_exact_resume(name: str, reference: Path, tmp_p
     assert all(torch.equal(ref[k], got[k]) for k in ref)
 
 
-GOLDEN = Path(__file__).with_name("golden") / "smoke_numbers.json"
+GOLDEN = sorted(Path(__file__).with_name("golden").glob("smoke_numbers_*.json"))
 
 
 def test_every_number_equals_the_golden_records(reference: Path) -> None:
     """The smoke runs above against records made before the layout refactor (commit e834993,
-    tests/golden_numbers.py): on a machine like the one that wrote them (same torch, CPU model
-    and threads) every number must be identical. CPU training is not bit-reproducible across
-    machines, so elsewhere only the first epoch's losses are compared (relative 1e-4) with the
-    shape of every record."""
+    tests/golden_numbers.py, once with 2 threads and once with 1, as pytest-xdist workers run):
+    on a machine like one that wrote them (same torch, CPU model and threads) every number must
+    be identical. CPU training is not bit-reproducible across machines or thread counts, so
+    elsewhere only the first epoch's losses are compared (relative 1e-3) with the shape of every
+    record."""
     from golden_numbers import machine, numbers
 
-    golden = json.loads(GOLDEN.read_text())
+    goldens = [json.loads(path.read_text()) for path in GOLDEN]
+    golden = next((g for g in goldens if g["machine"] == machine()), goldens[0])
     ours = numbers(reference)
     assert set(ours) >= set(golden["numbers"]), "a method of the golden file did not run"
     for name, expected in golden["numbers"].items():
@@ -120,5 +122,5 @@ def test_every_number_equals_the_golden_records(reference: Path) -> None:
             continue
         assert [h["epoch"] for h in got["history"]] == [h["epoch"] for h in expected["history"]]
         assert got["history"][0]["loss"] == pytest.approx(expected["history"][0]["loss"],
-                                                          rel=1e-4)
+                                                          rel=1e-3)
         assert got["eval"].keys() == expected["eval"].keys()

@@ -59,7 +59,9 @@ def tune(request: TuneRequest, launch: Launch) -> list[tuple[Run, str]]:
     for methods in rounds(request):
         searches = {m: _search(request, m, selected) for m in methods}
         jobs = [job for _, search_jobs in searches.values() for job in search_jobs]
-        failures += launch(plan_jobs(jobs))
+        waves = plan_jobs(jobs)
+        record_plan(waves)  # `status` lists the search runs before they start
+        failures += launch(waves)
         for method, (search, search_jobs) in searches.items():
             chosen = _select(search, search_jobs, request.criterion)
             if chosen is not None:
