@@ -131,3 +131,72 @@ def test_bad_tuning_input_is_one_line_before_any_work(tmp_path: Path, capsys, ex
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not results.exists()
+
+
+def test_a_search_cut_short_selects_nothing_and_reads_no_test_point(tmp_path: Path):
+    from benchmark.planning.local import run_local
+    from benchmark.runs.job import Job
+    from benchmark.tuning.flow import TuneRequest, tune
+
+    template = Job("fmnist", "smoke", "", 0, results=str(tmp_path), show_progress=False)
+    request = TuneRequest(template, ["ham"], [0], budget=2, criterion="robust_avg")
+
+    def all_but_the_last(waves):  # as if the last configuration's run was killed
+        return run_local([wave[:-1] if i == len(waves) - 1 else wave
+                          for i, wave in enumerate(waves)])
+
+    outcome = tune(request, all_but_the_last)
+    assert "did not finish" in outcome.unselected["pgd_at"]
+    assert "its base pgd_at has no selection" in outcome.unselected["ham"]
+    tune_file = json.loads((tmp_path / "fmnist/smoke/tune.json").read_text())
+    assert tune_file["methods"]["pgd_at"]["selected"] is None and "ham" not in tune_file["methods"]
+    assert not list(tmp_path.glob("fmnist/smoke/*/seed*/eval"))  # no test point read
+
+
+def test_a_dependent_names_its_tuned_base():
+    from benchmark.runs.job import BaseChoice
+    from benchmark.tuning.search import config_variant
+
+    assert config_variant(0, None) == "" and config_variant(2, None) == "tune=2"
+    assert config_variant(0, BaseChoice("")) == ""  # the plain base: the plain run
+    assert config_variant(2, BaseChoice("tune=3")) == "base-tune3,tune=2"
+
+
+def test_a_warm_start_trains_with_its_own_weight_decay(tmp_path: Path):
+    """A tuned dependent's weight decay (wd / f) must not be its base's, which the base's
+    optimizer state would otherwise bring along."""
+    from benchmark.runs.job import BaseChoice, Job
+    from benchmark.runs.run import run_job
+
+    base = BaseChoice("tune=1", {"lr": 0.04, "weight_decay": 0.002})
+    job = Job("fmnist", "smoke", "ham", 0, results=str(tmp_path), show_progress=False,
+              overrides={"weight_decay": 0.0001}, base_choice=base, evaluate=False)
+    run = job.resolve()
+    assert run.base.protocol.weight_decay == 0.002 and run.protocol.weight_decay == 0.0001
+    run_job(run.base)  # the base (its own weight decay), trained first
+    import benchmark.core.trainer as trainer_mod
+
+    seen = []
+    original = trainer_mod.Trainer._train_epoch
+
+    def spy(self, epoch, *args):
+        seen.append(self.optimizer.param_groups[0]["weight_decay"])
+        return original(self, epoch, *args)
+
+    trainer_mod.Trainer._train_epoch = spy
+    try:
+        run_job(run)
+    finally:
+        trainer_mod.Trainer._train_epoch = original
+    assert seen and set(seen) == {0.0001}
+
+
+def test_two_runs_of_one_name_with_different_settings_are_refused(tmp_path: Path):
+    from benchmark.common.errors import UserError
+    from benchmark.planning.plan import plan_jobs
+    from benchmark.runs.job import Job
+
+    a = Job("fmnist", "smoke", "trades", 0, results=str(tmp_path))
+    b = Job("fmnist", "smoke", "trades", 0, results=str(tmp_path), overrides={"lr": 0.02})
+    with pytest.raises(UserError, match="planned twice with different settings"):
+        plan_jobs([a, b])

@@ -57,15 +57,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     request, slurm = tune_request(args)
     t0 = time.perf_counter()
-    failures = tune(request, lambda waves: launch(waves, args, slurm))
+    outcome = tune(request, lambda waves: launch(waves, args, slurm))
+    failures = outcome.failures
     print(f"fairbench: tuned in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    for method, why in outcome.unselected.items():
+        print(f"error: {method}: no configuration selected ({why})", file=sys.stderr)
     if not args.no_report:
         report_after_run(args)
     if failures:
         print(f"error: {len(failures)} run(s) failed: {', '.join(r.name for r, _ in failures)}"
               f" (a failed configuration is never selected; `fairbench status` shows why)",
               file=sys.stderr)
-    return 1 if failures else 0
+    return 1 if failures or outcome.unselected else 0
 
 
 def add_parser(sub: Any) -> None:

@@ -88,7 +88,11 @@ class Trainer:
         if own_run:
             self.method.load_state_dict(ckpt["method"])
             self.state = saved
-        else:  # warm start: the base's counters become the warm-start cost, not ours
+        else:  # warm start: our protocol's optimizer settings (a tuned run's weight decay is
+            # not its base's), and the base's counters become the warm-start cost, not ours
+            for group in self.optimizer.param_groups:
+                group.update(momentum=self.protocol.momentum,
+                             weight_decay=self.protocol.weight_decay)
             self.state = TrainState(epoch=saved.epoch, warm={
                 "seconds": saved.seconds + saved.warm.get("seconds", 0.0),
                 "passes": saved.forward + saved.backward + saved.warm.get("passes", 0),

@@ -47,6 +47,10 @@ def plan_jobs(jobs: Sequence[Job]) -> list[list[Run]]:
     def add(run: Run) -> int:
         key = (run.label, run.job.seed)
         if key in runs:
+            if runs[key].spec.key != run.spec.key:
+                raise UserError(f"{run.name} is planned twice with different settings (run keys "
+                                f"{runs[key].spec.key} and {run.spec.key}); name one of them "
+                                f"with --tag")
             merged = runs[key].keeping(run.job.keep_epochs)  # epochs a dependent needs
             if run.job.evaluate and not merged.job.evaluate:  # asked for elsewhere: evaluate
                 merged = replace(merged, job=replace(merged.job, evaluate=True))

@@ -5,7 +5,8 @@ A configuration sets the method's own knobs and the learning-rate factor f (the 
 and finetune_lr times f, its weight decay divided by f; see core/search_space.py). Its run is
 named `METHOD[tune=K]`; the default configuration of a method trained from scratch is its plain
 run (`METHOD`), which the protocol-default row reports anyway. A warm-started method searches its
-own phase, every configuration starting from the base method's selected configuration.
+own phase, every configuration starting from the base method's selected configuration (named in
+the run: `ham[base-tune3,tune=2]`).
 """
 
 from __future__ import annotations
@@ -50,12 +51,21 @@ def config_job(template: Job, protocol: Protocol, config: TriedConfig,
     """The job of one configuration (evaluation as in `template`)."""
     knobs = {k: v for k, v in config.settings.items() if k != LR_FACTOR_KEY}
     hparams = {**template.method_overrides.get(template.method, {}), **knobs}
-    plain = config.index == 0 and (base is None or base.variant == "")  # the plain run
     return replace(template, overrides={**template.overrides,
                                         **lr_overrides(protocol, config.settings[LR_FACTOR_KEY])},
                    method_overrides={**template.method_overrides, template.method: hparams},
-                   variant="" if plain else f"{TUNE_VARIANT}={config.index}",
-                   variant_protocol=False, base_choice=base)
+                   variant=config_variant(config.index, base), variant_protocol=False,
+                   base_choice=base)
+
+
+def config_variant(index: int, base: BaseChoice | None) -> str:
+    """`tune=K`; `base-tune3,tune=K` when the base is a tuned run (the name says which base,
+    so a changed base selection never reuses a run of the old one); "" for the default
+    configuration on the plain base: the plain run itself."""
+    if base is None or base.variant == "":
+        return "" if index == 0 else f"{TUNE_VARIANT}={index}"
+    tag = base.variant.replace("=", "").replace(",", ".")
+    return f"base-{tag},{TUNE_VARIANT}={index}"
 
 
 def tried_configs(template: Job, protocol: Protocol, budget: int,

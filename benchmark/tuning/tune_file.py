@@ -30,9 +30,11 @@ class MethodSearch(Schema):
     """A method's search: what it tried on `seed`, and what it selected."""
 
     seed: int
-    configs: list[TriedConfig]
-    selected: str | None = None      # the selected configuration's label
+    configs: list[TriedConfig]       # every configuration ever tried (a smaller budget keeps them)
+    selected: str | None = None      # the selected configuration's label (None: not decided)
     base: str | None = None          # the label of the base run the configurations start from
+    budget: int | None = None        # the budget and criterion of the search's last selection
+    criterion: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "configs": [c.as_dict() for c in self.configs]}
@@ -64,6 +66,13 @@ class TuneFile(Schema):
         """Labels of configurations that were tried and not selected (never evaluated)."""
         return {c.label for method, s in self.methods.items() for c in s.configs
                 if c.label not in (s.selected, method)}
+
+
+def merged_configs(old: MethodSearch | None, new: list[TriedConfig]) -> list[TriedConfig]:
+    """This search's configurations, then any other one an earlier search tried (its run
+    stays out of the report as a tried configuration)."""
+    labels = {c.label for c in new}
+    return [*new, *(c for c in (old.configs if old else []) if c.label not in labels)]
 
 
 def tune_path(results: Path, dataset: str, preset: str) -> Path:
