@@ -62,7 +62,7 @@ def test_truncated_gzip_is_one_line_and_leaves_no_tmp(source: Path, tmp_path: Pa
     msg = one_line(err)
     assert str(bad) in msg and "truncated or corrupt" in msg and "EOFError" in msg
     assert "dataset-fashion-mnist" in msg and "--data-dir" in msg
-    assert not list((root / "FashionMNIST" / "raw").glob("*.tmp"))
+    assert not list((root / "FashionMNIST" / "raw").glob(".*"))  # no temp file left
 
 
 def test_not_gzip_is_one_line(source: Path, tmp_path: Path):
@@ -81,7 +81,7 @@ def test_corrupt_gzip_stream_is_one_line(source: Path, tmp_path: Path):
     with pytest.raises(UserError) as err:
         fm._stage_raw(source, tmp_path / "root")
     assert str(bad) in one_line(err)
-    assert not list((tmp_path / "root" / "FashionMNIST" / "raw").glob("*.tmp"))
+    assert not list((tmp_path / "root" / "FashionMNIST" / "raw").glob(".*"))  # no temp file left
 
 
 def test_raw_idx_of_wrong_size_is_one_line(source: Path, tmp_path: Path):
@@ -91,7 +91,7 @@ def test_raw_idx_of_wrong_size_is_one_line(source: Path, tmp_path: Path):
     with pytest.raises(UserError, match=r"12 bytes, expected 14") as err:
         fm._stage_raw(source, tmp_path / "root")
     assert str(bad) in one_line(err)
-    assert not list((tmp_path / "root" / "FashionMNIST" / "raw").glob("*.tmp"))
+    assert not list((tmp_path / "root" / "FashionMNIST" / "raw").glob(".*"))  # no temp file left
 
 
 def test_raw_idx_with_wrong_header_is_one_line(source: Path, tmp_path: Path):
@@ -131,7 +131,7 @@ def test_load_and_check_report_the_corrupt_file(source: Path, tmp_path: Path,
         with pytest.raises(UserError) as err:
             call()
         assert str(bad) in one_line(err)
-        assert not list((data_dir / "FashionMNIST" / "raw").glob("*.tmp"))
+        assert not list((data_dir / "FashionMNIST" / "raw").glob(".*"))  # no temp file left
 
 
 @pytest.fixture

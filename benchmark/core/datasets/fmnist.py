@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import shutil
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -60,8 +62,11 @@ def _check_idx(path: Path, staged: Path, shape: tuple[int, ...]) -> None:
 
 
 def _copy_idx(path: Path, dest: Path, shape: tuple[int, ...]) -> None:
-    """Copy (gunzipping .gz) `path` to `dest` via a .tmp file that never outlives a failure."""
-    tmp = dest.with_name(f"{dest.name}.tmp")
+    """Copy (gunzipping .gz) `path` to `dest` via a temp file of this process's own (processes
+    staging the same file at once never share one) that never outlives a failure."""
+    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    os.close(fd)
+    tmp = Path(name)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as src, open(tmp, "wb") as dst:
