@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade "pip>=23"
+	$(BIN)/pip install -q "pip>=23"  # an older pip only: no index lookup when it is new enough
 	# torch/torchvision are pinned in pyproject.toml (2.14.1 / 0.29.1 install from local disk here)
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
