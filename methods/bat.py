@@ -48,6 +48,7 @@ from benchmark.common.settings import setting
 from benchmark.core.attacks import Iterate, PGDRule
 from benchmark.core.losses import kl_per_example
 from benchmark.core.method import Method, TrainContext, register_method
+from benchmark.core.recipe import Recipe
 from benchmark.core.search_space import Choice
 
 
@@ -97,9 +98,30 @@ class LastClean(FirstAdversarial):
 @register_method("bat")
 class Bat(Method):
     """TRADES on the first adversarial iterate, CE on the last clean one, both pulled towards a
-    uniform softmax."""
+    uniform softmax.
+
+    Official recipe, cifar10 (silvercherry/Improving-Robust-Fairness-via-Balance-Adversarial-
+        Training@9bcee67, train script argparse defaults):
+        model resnet18; epochs 200; batch_size 128; lr 0.1; lr_milestones 74:0.1 89:0.01
+        99:0.001; momentum 0.9; weight_decay 0.0002; eps 0.031; alpha 0.007; train_steps 10;
+        beta 6; patience 1
+    Deviations: none in the recipe; the repository's ResNet-18 definition is missing, the usual
+    CIFAR ResNet-18 is used.
+    """
 
     title = "BAT"
+    recipes = {
+        "cifar10": Recipe(
+            source=("silvercherry/Improving-Robust-Fairness-via-Balance-Adversarial-"
+                    "Training@9bcee67, train script argparse defaults"),
+            protocol={"model": "resnet18", "epochs": 200, "batch_size": 128, "lr": 0.1,
+                      "lr_milestones": ((74, 0.1), (89, 0.01), (99, 0.001)), "momentum": 0.9,
+                      "weight_decay": 0.0002, "eps": 0.031, "alpha": 0.007, "train_steps": 10},
+            hparams={"beta": 6, "patience": 1},
+            deviations=("none in the recipe; the repository's ResNet-18 definition is missing, "
+                        "the usual CIFAR ResNet-18 is used"),
+        ),
+    }
     search_space = {"patience": Choice((0, 1, 2, 3))}  # tau: misses before stopping
 
     beta: float = setting(6.0, ge=0)

@@ -56,6 +56,7 @@ from torch import Tensor, nn
 from benchmark.common.settings import setting
 from benchmark.core.losses import kl_per_example
 from benchmark.core.method import Method, TrainContext, register_method
+from benchmark.core.recipe import Recipe
 from benchmark.core.search_space import LogRange
 
 CALIBRATE_FRACTION = 10 / 200  # the official begin epoch of the official 200-epoch run
@@ -184,9 +185,30 @@ class CFA(Method):
 @register_method("pgd_at_cfa")
 class PgdAtCfa(CFA):
     """PGD-AT with CFA's class-wise eps (CCM) and FAWA: loss = mean CE(f(x_adv), y), x_adv =
-    PGD-K on CE from a uniform start in the class's eps_k ball, step alpha."""
+    PGD-K on CE from a uniform start in the class's eps_k ball, step alpha.
+
+    Official recipe, cifar10 (PKU-ML/CFA@071f333, the README command (--mode AT --ccm --lambda-1 0.5
+        --threshold 0.2) over train.py defaults):
+        model preact_resnet18; epochs 200; batch_size 128; lr 0.1; lr_milestones 100:0.1
+        150:0.01; momentum 0.9; weight_decay 0.0005; eps 8/255; alpha 2/255; train_steps 10;
+        lambda_eps 0.5; threshold 0.2; decay 0.88; calibrate_from 10
+    Deviations: the official validation split is 100 training images per class; here the preset's.
+    """
 
     title = "PGD-AT+CFA"
+    recipes = {
+        "cifar10": Recipe(
+            source=("PKU-ML/CFA@071f333, the README command (--mode AT --ccm --lambda-1 0.5 "
+                    "--threshold 0.2) over train.py defaults"),
+            protocol={"model": "preact_resnet18", "epochs": 200, "batch_size": 128, "lr": 0.1,
+                      "lr_milestones": ((100, 0.1), (150, 0.01)), "momentum": 0.9,
+                      "weight_decay": 0.0005, "eps": 8 / 255, "alpha": 2 / 255,
+                      "train_steps": 10},
+            hparams={"lambda_eps": 0.5, "threshold": 0.2, "decay": 0.88, "calibrate_from": 10},
+            deviations=("the official validation split is 100 training images per class; here "
+                        "the preset's"),
+        ),
+    }
     search_space = {"lambda_eps": LogRange(0.1, 0.9)}  # lambda_1: class-wise eps strength
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor:
@@ -200,9 +222,33 @@ class PgdAtCfa(CFA):
 @register_method("trades_cfa")
 class TradesCfa(CFA):
     """TRADES with CFA's class-wise eps (CCM), class-wise beta (CCR) and FAWA:
-    loss = mean_i (1 - b_y) CE(f(x_i), y_i) + b_y KL(f(x_i) || f(x_adv_i))."""
+    loss = mean_i (1 - b_y) CE(f(x_i), y_i) + b_y KL(f(x_i) || f(x_adv_i)).
+
+    Official recipe, cifar10 (CFA paper, Sec. 5.1 (the repository has no TRADES command), over PKU-
+        ML/CFA@071f333 train.py defaults):
+        model preact_resnet18; epochs 200; batch_size 128; lr 0.1; lr_milestones 100:0.1
+        150:0.01; momentum 0.9; weight_decay 0.0005; eps 8/255; alpha 2/255; train_steps 10;
+        beta 6; lambda_eps 0.3; lambda_beta 0.5; threshold 0.2; decay 0.85; calibrate_from 10
+    Deviations: the paper's lambda_1 0.3 and decay 0.85 (code defaults 0.5 and 0.88); the paper
+    starts weight averaging at epoch 50, the code (and this) whenever the threshold is first met.
+    """
 
     title = "TRADES+CFA"
+    recipes = {
+        "cifar10": Recipe(
+            source=("CFA paper, Sec. 5.1 (the repository has no TRADES command), over "
+                    "PKU-ML/CFA@071f333 train.py defaults"),
+            protocol={"model": "preact_resnet18", "epochs": 200, "batch_size": 128, "lr": 0.1,
+                      "lr_milestones": ((100, 0.1), (150, 0.01)), "momentum": 0.9,
+                      "weight_decay": 0.0005, "eps": 8 / 255, "alpha": 2 / 255,
+                      "train_steps": 10},
+            hparams={"beta": 6, "lambda_eps": 0.3, "lambda_beta": 0.5, "threshold": 0.2,
+                     "decay": 0.85, "calibrate_from": 10},
+            deviations=("the paper's lambda_1 0.3 and decay 0.85 (code defaults 0.5 and 0.88); "
+                        "the paper starts weight averaging at epoch 50, the code (and this) "
+                        "whenever the threshold is first met"),
+        ),
+    }
     search_space = {"lambda_eps": LogRange(0.1, 0.9), "lambda_beta": LogRange(0.1, 0.9)}
 
     beta: float = setting(6.0, ge=0)

@@ -43,6 +43,7 @@ from benchmark.common.settings import setting
 from benchmark.core.losses import kl_per_example, trades_loss
 from benchmark.core.method import Method, TrainContext, register_method
 from benchmark.core.protocol import Protocol
+from benchmark.core.recipe import Recipe
 from benchmark.core.search_space import LogRange
 
 WEIGHT_RULES = ("current", "original")
@@ -70,9 +71,49 @@ def class_weights(p: Tensor, lam: float, rule: str = "current") -> Tensor:
 @register_method("trades_dafa")
 class TradesDafa(Method):
     """TRADES with DAFA's class weights W (from the last warm-up epoch's adversarial softmax):
-    eps_i = W_y eps, alpha_i = W_y alpha, loss = mean W_y CE + beta mean KL."""
+    eps_i = W_y eps, alpha_i = W_y alpha, loss = mean W_y CE + beta mean KL.
+
+    Official recipe, cifar10 (rucy74/DAFA@c60ba83, scripts/trades_dafa.sh over arguments.py
+        defaults):
+        model resnet18; epochs 110; batch_size 128; lr 0.1; lr_milestones 99:0.1 104:0.01;
+        momentum 0.9; nesterov true; weight_decay 0.0005; eps 0.031; alpha 0.007; train_steps
+        10; beta 6; lam 1; warmup_epochs 70; base.beta 6
+    Deviations: none in the recipe (Nesterov momentum on, as train.py inverts its flag).
+
+    Official recipe, cifar100 (rucy74/DAFA@c60ba83, arguments.py (lambda 1.5 for CIFAR-100 in its
+        help text; the other settings as the CIFAR-10 script)):
+        model resnet18; epochs 110; batch_size 128; lr 0.1; lr_milestones 99:0.1 104:0.01;
+        momentum 0.9; nesterov true; weight_decay 0.0005; eps 0.031; alpha 0.007; train_steps
+        10; beta 6; lam 1.5; warmup_epochs 70; base.beta 6
+    Deviations: the repository ships only the CIFAR-10 script; the CIFAR-100 settings other than
+    lambda are assumed equal.
+    """
 
     title = "TRADES+DAFA"
+    recipes = {
+        "cifar10": Recipe(
+            source=("rucy74/DAFA@c60ba83, scripts/trades_dafa.sh over arguments.py defaults"),
+            protocol={"model": "resnet18", "epochs": 110, "batch_size": 128, "lr": 0.1,
+                      "lr_milestones": ((99, 0.1), (104, 0.01)), "momentum": 0.9,
+                      "nesterov": True, "weight_decay": 0.0005, "eps": 0.031, "alpha": 0.007,
+                      "train_steps": 10},
+            hparams={"beta": 6, "lam": 1, "warmup_epochs": 70},
+            base_hparams={"beta": 6},
+            deviations=("none in the recipe (Nesterov momentum on, as train.py inverts its flag)"),
+        ),
+        "cifar100": Recipe(
+            source=("rucy74/DAFA@c60ba83, arguments.py (lambda 1.5 for CIFAR-100 in its help "
+                    "text; the other settings as the CIFAR-10 script)"),
+            protocol={"model": "resnet18", "epochs": 110, "batch_size": 128, "lr": 0.1,
+                      "lr_milestones": ((99, 0.1), (104, 0.01)), "momentum": 0.9,
+                      "nesterov": True, "weight_decay": 0.0005, "eps": 0.031, "alpha": 0.007,
+                      "train_steps": 10},
+            hparams={"beta": 6, "lam": 1.5, "warmup_epochs": 70},
+            base_hparams={"beta": 6},
+            deviations=("the repository ships only the CIFAR-10 script; the CIFAR-100 settings "
+                        "other than lambda are assumed equal"),
+        ),
+    }
 
     core = True
     search_space = {"lam": LogRange(0.25, 4.0)}  # DAFA's lambda (weight strength)

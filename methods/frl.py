@@ -39,95 +39,49 @@ Deviations from the official code:
   0..39 use a1, 40..79 a1/2, ... (epochs counted from the warm start's begin epoch).
 - The class averages of the errors are means over classes (official: overall error on the
   validation set; identical on the class-balanced split).
-- Fine-tuning length and lr come from the protocol (official: 120 epochs at lr 0.001 from a
-  hot-start checkpoint).
+- Fine-tuning length and lr come from the protocol (official HEAD: 40 epochs at lr 0.001 from a
+  hot-start checkpoint; `--recipe official` runs that, docs/recipes.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from benchmark.common.settings import setting
 from benchmark.core.attacks import pgd
 from benchmark.core.datasets.base import TensorLoader
-from benchmark.core.losses import kl_per_example, weighted_mean
 from benchmark.core.method import TrainContext, WarmStartMethod, register_method
+from benchmark.core.recipe import Recipe
 from benchmark.core.search_space import Choice
+from methods._frl_math import (
+    EPS_MULT_FLOOR,
+    MULTIPLIERS,
+    a1_at,
+    derived_state,
+    update_multipliers,
+    violations,
+    weighted_trades_loss,
+)
 
-MULTIPLIERS = ("phi_nat", "phi_bndy", "phi_rm")
 STATE_KEYS = (*MULTIPLIERS, "w_nat", "w_bndy", "eps_mult")
-EPS_MULT_FLOOR = 0.98
+# the official recipes' shared settings (each variant's docstring states them)
+HOT_START_RECIPE = {"model": "preact_resnet18", "batch_size": 128, "momentum": 0.9,
+                    "weight_decay": 0.0005, "finetune_lr": 0.001, "eps": 8 / 255,
+                    "alpha": 2 / 255, "train_steps": 10}
+HOT_START = ("the official run fine-tunes a released hot-start PreAct ResNet-18 whose training is "
+             "not in the repository: here the trades base trains under the preset's schedule and "
+             "FRL starts at its epoch 80/120")
 
 
-# --- pure math ------------------------------------------------------------------------------
-def violations(err: Tensor, tau: float) -> Tensor:
-    """Per-class constraint violation err(i) - mean(err) - tau."""
-    return err - err.mean() - tau
-
-
-def project(phi: Tensor, lim: float) -> Tensor:
-    """Clip at 0; if the sum then exceeds `lim`, rescale to sum exactly `lim`."""
-    phi = phi.clamp(min=0)
-    total = phi.sum()
-    return lim * phi / total if total > lim else phi
-
-
-def update_multipliers(phi: dict[str, Tensor], g_nat: Tensor, g_bndy: Tensor, *, a1: float,
-                       a2: float, lim: float, active: Collection[str]) -> dict[str, Tensor]:
-    """One multiplier update; only the names in `active` move (the others are copied).
-
-    phi_nat += a1 g_nat and phi_bndy += 2 a1 g_bndy, both projected; phi_rm += a2 g_bndy, not
-    projected.
-    """
-    steps = {"phi_nat": a1 * g_nat, "phi_bndy": 2 * a1 * g_bndy, "phi_rm": a2 * g_bndy}
-    out = {}
-    for key in MULTIPLIERS:
-        value = phi[key]
-        if key in active:
-            value = value + steps[key]
-            value = value if key == "phi_rm" else project(value, lim)
-        out[key] = value.clone()
-    return out
-
-
-def class_weights(phi: Tensor) -> Tensor:
-    """w(i) = 1/C + phi(i) - sum(phi)/C: sums to 1; positive when phi >= 0 and sum(phi) < 1."""
-    c = len(phi)
-    return 1.0 / c + phi - phi.sum() / c
-
-
-def radius_multipliers(phi_rm: Tensor, cap: float) -> Tensor:
-    """m(i) = clamp(exp(2 phi_rm(i)), 0.98, cap)."""
-    return torch.exp(2 * phi_rm).clamp(EPS_MULT_FLOOR, cap)
-
-
-def weighted_trades_loss(clean_logits: Tensor, adv_logits: Tensor, y: Tensor, w_nat: Tensor,
-                         w_bndy: Tensor, beta: float) -> Tensor:
-    """sum w_nat(y) CE / sum w_nat(y) + beta * sum w_bndy(y) KL / sum w_bndy(y) over the batch;
-    `w_nat`, `w_bndy` are per-class vectors, KL(f(x) || f(x_adv)) is summed over classes."""
-    ce = F.cross_entropy(clean_logits, y, reduction="none")
-    kl = kl_per_example(clean_logits, adv_logits)
-    return weighted_mean(ce, w_nat[y]) + beta * weighted_mean(kl, w_bndy[y])
-
-
-def a1_at(a1: float, epochs_since_begin: int, halve_every: int) -> float:
-    """a1 halved once per completed `halve_every` fine-tuning epochs (0: never)."""
-    if halve_every <= 0:
-        return a1
-    return a1 * 0.5 ** (max(epochs_since_begin, 0) // halve_every)
-
-
-def derived_state(phi: dict[str, Tensor], cap: float) -> dict[str, Tensor]:
-    """Multipliers plus the class weights and radius multipliers they imply."""
-    return {**phi, "w_nat": class_weights(phi["phi_nat"]),
-            "w_bndy": class_weights(phi["phi_bndy"]),
-            "eps_mult": radius_multipliers(phi["phi_rm"], cap)}
+def hot_start_recipe(source: str, lr_drops_skipped: bool = False, **hparams: Any) -> Recipe:
+    """An official FRL recipe: a fine-tune of the hot start (the variants share its base)."""
+    drops = "; the official lr drops x0.1 at fine-tune epochs 40 and 80, here it stays 0.001"
+    return Recipe(source=source, protocol=HOT_START_RECIPE, hparams=hparams, family="frl",
+                  deviations=HOT_START + (drops if lr_drops_skipped else ""))
 
 
 def class_errors(model: nn.Module, loader: TensorLoader, num_classes: int, *, eps: float,
@@ -248,27 +202,58 @@ class FRL(WarmStartMethod):
 
 @register_method("frl_rw")
 class FrlRW(FRL):
-    """FRL reweight: phi_nat and phi_bndy move, radius fixed at eps."""
+    """FRL reweight: phi_nat and phi_bndy move, radius fixed at eps.
+
+    Official recipe, cifar10 (hannxu123/fair_robust@a80547d, frlrw.py and utils_frl.py argparse
+        defaults):
+        model preact_resnet18; batch_size 128; momentum 0.9; weight_decay 0.0005; finetune_lr
+        0.001; eps 8/255; alpha 2/255; train_steps 10; finetune_epochs 40; beta 1.5; tau1 0.1;
+        tau2 0.1; a1 0.05; lim 0.5
+    """
 
     title = "FRL-RW"
+    recipes = {"cifar10": hot_start_recipe(
+        "hannxu123/fair_robust@a80547d, frlrw.py and utils_frl.py argparse defaults",
+        finetune_epochs=40, beta=1.5, tau1=0.1, tau2=0.1, a1=0.05, lim=0.5)}
 
     updates = ("phi_nat", "phi_bndy")
 
 
 @register_method("frl_rm")
 class FrlRM(FRL):
-    """FRL remargin: phi_nat and phi_rm move, phi_bndy stays 0 (rw's defaults)."""
+    """FRL remargin: phi_nat and phi_rm move, phi_bndy stays 0 (rw's defaults).
+
+    Official recipe, cifar10 (hannxu123/fair_robust@18d1177, frlrm.py and utils_frl1.py argparse
+        defaults (removed from the repository at 674a1df)):
+        model preact_resnet18; batch_size 128; momentum 0.9; weight_decay 0.0005; finetune_lr
+        0.001; eps 8/255; alpha 2/255; train_steps 10; finetune_epochs 120; beta 1; tau1 0.1;
+        tau2 0.1; a1 0.05; a2 0.1; lim 0.3; cap 2.5
+    """
 
     title = "FRL-RM"
+    recipes = {"cifar10": hot_start_recipe(
+        "hannxu123/fair_robust@18d1177, frlrm.py and utils_frl1.py argparse defaults (removed "
+        "from the repository at 674a1df)", lr_drops_skipped=True,
+        finetune_epochs=120, beta=1.0, tau1=0.1, tau2=0.1, a1=0.05, a2=0.1, lim=0.3, cap=2.5)}
 
     updates = ("phi_nat", "phi_rm")
 
 
 @register_method("frl_rwrm")
 class FrlRWRM(FRL):
-    """FRL reweight + remargin: all three multipliers move."""
+    """FRL reweight + remargin: all three multipliers move.
+
+    Official recipe, cifar10 (hannxu123/fair_robust@a80547d, frlrmrw.py and utils_frl2.py argparse
+        defaults):
+        model preact_resnet18; batch_size 128; momentum 0.9; weight_decay 0.0005; finetune_lr
+        0.001; eps 8/255; alpha 2/255; train_steps 10; finetune_epochs 40; beta 1.5; tau1 0.07;
+        tau2 0.07; a1 0.05; a2 0.2; lim 0.5; cap 3
+    """
 
     title = "FRL-RWRM"
+    recipes = {"cifar10": hot_start_recipe(
+        "hannxu123/fair_robust@a80547d, frlrmrw.py and utils_frl2.py argparse defaults",
+        finetune_epochs=40, beta=1.5, tau1=0.07, tau2=0.07, a1=0.05, a2=0.2, lim=0.5, cap=3.0)}
 
     updates = ("phi_nat", "phi_bndy", "phi_rm")
     tau1: float = 0.07

@@ -39,6 +39,7 @@ from benchmark.common.settings import setting
 from benchmark.core.datasets.base import TensorLoader
 from benchmark.core.losses import kl_per_example
 from benchmark.core.method import Method, TrainContext, register_method
+from benchmark.core.recipe import Recipe
 from benchmark.core.search_space import LogRange
 
 
@@ -85,9 +86,30 @@ def validation_costs(model: nn.Module, loader: TensorLoader, ctx: TrainContext, 
 @register_method("trades_wat")
 class TradesWat(Method):
     """TRADES weighted per class by WAT's exponentiated validation costs:
-    loss = mean_i (w_{y_i} + w_avg) (CE(f(x_i), y_i) + beta KL(f(x_i) || f(x_adv_i)))."""
+    loss = mean_i (w_{y_i} + w_avg) (CE(f(x_i), y_i) + beta KL(f(x_i) || f(x_adv_i))).
+
+    Official recipe, cifar10 (boqili/WAT@62d1184, the README command (--net resnet18 --beta 6.0
+        --alg wat --eta 0.1) over worst_class_adversarial_train.py defaults):
+        model resnet18; epochs 100; batch_size 128; lr 0.1; lr_milestones 74:0.1 89:0.01
+        99:0.001; momentum 0.9; weight_decay 0.0002; eps 0.031; alpha 0.007; train_steps 10;
+        beta 6; eta 0.1
+    Deviations: the official validation split is the last 300 training images per class; here the
+    preset's.
+    """
 
     title = "TRADES+WAT"
+    recipes = {
+        "cifar10": Recipe(
+            source=("boqili/WAT@62d1184, the README command (--net resnet18 --beta 6.0 --alg wat "
+                    "--eta 0.1) over worst_class_adversarial_train.py defaults"),
+            protocol={"model": "resnet18", "epochs": 100, "batch_size": 128, "lr": 0.1,
+                      "lr_milestones": ((74, 0.1), (89, 0.01), (99, 0.001)), "momentum": 0.9,
+                      "weight_decay": 0.0002, "eps": 0.031, "alpha": 0.007, "train_steps": 10},
+            hparams={"beta": 6, "eta": 0.1},
+            deviations=("the official validation split is the last 300 training images per "
+                        "class; here the preset's"),
+        ),
+    }
     search_space = {"eta": LogRange(0.01, 1.0)}  # the experts' learning rate
 
     beta: float = setting(6.0, ge=0)

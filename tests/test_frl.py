@@ -16,13 +16,8 @@ from benchmark.core.attacks import PassCounter, pgd
 from benchmark.core.datasets.base import TensorLoader
 from benchmark.core.method import TrainContext
 from benchmark.core.protocol import Protocol
-from methods.frl import (
-    FRL,
-    FrlRM,
-    FrlRW,
-    FrlRWRM,
+from methods._frl_math import (
     a1_at,
-    class_errors,
     class_weights,
     project,
     radius_multipliers,
@@ -30,6 +25,7 @@ from methods.frl import (
     violations,
     weighted_trades_loss,
 )
+from methods.frl import FRL, FrlRM, FrlRW, FrlRWRM, class_errors
 
 CPU = torch.device("cpu")
 D = torch.float64

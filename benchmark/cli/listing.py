@@ -1,4 +1,4 @@
-"""`fairbench list`: methods, datasets, models or presets."""
+"""`fairbench list`: methods, datasets, models, presets or official recipes."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             info = DATASETS.get(name)
             print(f"{name:<11} {'x'.join(map(str, info.shape))}, {info.num_classes} classes; "
                   f"{info.source}")
+    elif what == "recipes":
+        _list_recipes(markdown=args.markdown)
     elif what == "models":
         for name in MODELS.names():
             doc = (MODELS.get(name).__doc__ or "").strip().splitlines()
@@ -43,9 +45,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_recipes(*, markdown: bool) -> None:
+    from benchmark.report.recipes import COLUMNS, recipe_rows, recipes_markdown
+
+    if markdown:
+        print(recipes_markdown())
+        return
+    for row in recipe_rows():
+        print(f"{row['method']} [{row['dataset']}]")
+        for column in COLUMNS[2:]:
+            print(f"  {column}: {row[column]}")
+
+
 def add_parser(sub: Any) -> None:
     """The `list` command's arguments."""
-    ls = sub.add_parser("list", help="list methods, datasets, models or presets")
-    ls.add_argument("what", choices=("methods", "datasets", "models", "presets"))
+    ls = sub.add_parser("list", help="list methods, datasets, models, presets or recipes")
+    ls.add_argument("what", choices=("methods", "datasets", "models", "presets", "recipes"))
+    ls.add_argument("--markdown", action="store_true", help="recipes as a Markdown table")
     ls.add_argument("--dataset", default=None, help="presets of this dataset only")
     ls.set_defaults(func=cmd_list)

@@ -23,6 +23,7 @@ from benchmark.cli.args import (
     slurm_parameters,
 )
 from benchmark.common.errors import UserError
+from benchmark.core.recipe import RECIPE_NAME
 
 if TYPE_CHECKING:  # the command loads torch when it runs, not when the CLI starts
     from benchmark.runs.job import Run
@@ -105,8 +106,13 @@ def checked_plan(args: argparse.Namespace) -> tuple[list[list[Run]], dict[str, A
     tag = check_label(args.tag, "--tag")
     waves = plan(dataset=args.dataset, preset=args.preset, methods=inputs.methods,
                  seeds=inputs.seeds, method_overrides=inputs.method_overrides, sweep=sweep,
-                 tag=tag, **job_settings(args, inputs))
+                 tag=tag, recipe=args.recipe is not None, **job_settings(args, inputs))
     check_overrides_used(waves, inputs.method_overrides)
+    if args.recipe is not None:
+        print(f"fairbench: --recipe {args.recipe} sets each method's training; data sizes, "
+              f"validation and evaluation are preset {args.preset}'s"
+              + ("" if args.preset == "full" else " (--preset full for the papers' data)"),
+              file=sys.stderr)
     check_writable_dir(Path(args.results), "--results")
     preflight(waves, args.results)
     return waves, inputs.slurm
@@ -177,6 +183,11 @@ def add_parser(sub: Any) -> None:
     run.add_argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
                      help="run every value as its own variant (trades.beta=1,3,6 or "
                           "epochs=5,10); several --sweep make a grid")
+    run.add_argument("--recipe", choices=(RECIPE_NAME,), default=None,
+                     help="train each method under its paper's own recipe (model, epochs, "
+                          "schedule, attack, hyperparameters) for this dataset, as "
+                          "METHOD[official]; data and evaluation stay the preset's (--preset "
+                          "full for the paper's data); docs/recipes.md")
     run.add_argument("--tag", default="", help="name this command's settings: runs go to "
                                                "METHOD[TAG] beside the untagged ones")
     run.set_defaults(func=cmd_run)

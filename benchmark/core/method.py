@@ -22,6 +22,7 @@ from benchmark.common.settings import setting, validate_settings
 from benchmark.core.attacks import PassCounter, PGDResult, pgd
 from benchmark.core.datasets.base import TensorLoader
 from benchmark.core.protocol import Protocol
+from benchmark.core.recipe import Recipe
 
 
 @dataclass
@@ -93,6 +94,9 @@ class Method:
     # What `fairbench tune` may tune besides the learning-rate factor: the method's main knobs
     # (those its paper tunes), e.g. {"beta": LogRange(1, 10)} (core/search_space.py)
     search_space: ClassVar[dict[str, Any]] = {}
+    # The paper's own training setting per dataset it reports ({"cifar10": Recipe(...)}), with
+    # its facts stated in the class docstring (core/recipe.py; `fairbench run --recipe official`)
+    recipes: ClassVar[dict[str, Recipe]] = {}
 
     def loss(self, model: nn.Module, x: Tensor, y: Tensor, ctx: TrainContext) -> Tensor | None:
         """The training loss of one batch (model in train mode); None skips the update."""

@@ -92,12 +92,31 @@ def preact_resnet18(num_classes: int, shape: tuple[int, int, int]) -> nn.Module:
                              bn_before_fc=True)
 
 
+@MODELS.register("resnet18")
+def resnet18(num_classes: int, shape: tuple[int, int, int]) -> nn.Module:
+    """ResNet-18 for 32x32 inputs (3x3 stem, no max-pool) from robustbench's architectures."""
+    _need_rgb32("resnet18", shape)
+    arch = import_robustbench("robustbench.model_zoo.architectures.resnet")
+    return arch.ResNet(arch.BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+
+
+def _wide_resnet(name: str, depth: int, shape: tuple[int, int, int], num_classes: int
+                 ) -> nn.Module:
+    _need_rgb32(name, shape)
+    arch = import_robustbench("robustbench.model_zoo.architectures.wide_resnet")
+    return arch.WideResNet(depth=depth, widen_factor=10, num_classes=num_classes)
+
+
 @MODELS.register("wrn_34_10")
 def wrn_34_10(num_classes: int, shape: tuple[int, int, int]) -> nn.Module:
     """WideResNet-34-10 from robustbench's architectures."""
-    _need_rgb32("wrn_34_10", shape)
-    arch = import_robustbench("robustbench.model_zoo.architectures.wide_resnet")
-    return arch.WideResNet(depth=34, widen_factor=10, num_classes=num_classes)
+    return _wide_resnet("wrn_34_10", 34, shape, num_classes)
+
+
+@MODELS.register("wrn_28_10")
+def wrn_28_10(num_classes: int, shape: tuple[int, int, int]) -> nn.Module:
+    """WideResNet-28-10 from robustbench's architectures."""
+    return _wide_resnet("wrn_28_10", 28, shape, num_classes)
 
 
 def build_model(name: str, num_classes: int, shape: tuple[int, int, int],

@@ -39,6 +39,7 @@ class Protocol:
     batch_size: int = setting(128, ge=1)
     lr: float = setting(0.1, gt=0)
     momentum: float = setting(0.9, ge=0, lt=1)
+    nesterov: bool = False                               # Nesterov momentum (some official code)
     weight_decay: float = setting(5e-4, ge=0)
     lr_milestones: tuple[tuple[int, float], ...] = setting(
         ((60, 0.1), (90, 0.01), (110, 0.005)), rule=milestones_rule)

@@ -57,6 +57,7 @@ class Trainer:
         self.model = self._new_model()
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=protocol.lr,
                                          momentum=protocol.momentum,
+                                         nesterov=protocol.nesterov,
                                          weight_decay=protocol.weight_decay)
         self.state = TrainState()
         self._kept: nn.Module | None = None
@@ -91,7 +92,7 @@ class Trainer:
         else:  # warm start: our protocol's optimizer settings (a tuned run's weight decay is
             # not its base's), and the base's counters become the warm-start cost, not ours
             for group in self.optimizer.param_groups:
-                group.update(momentum=self.protocol.momentum,
+                group.update(momentum=self.protocol.momentum, nesterov=self.protocol.nesterov,
                              weight_decay=self.protocol.weight_decay)
             self.state = TrainState(epoch=saved.epoch, warm={
                 "seconds": saved.seconds + saved.warm.get("seconds", 0.0),

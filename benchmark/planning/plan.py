@@ -10,6 +10,7 @@ from typing import Any
 
 from benchmark.common.errors import UserError
 from benchmark.common.fileio import atomic_write_json
+from benchmark.planning.recipes import recipe_job
 from benchmark.runs.job import Job, Run
 from benchmark.runs.schema import PlanFile, PlannedRun
 from benchmark.runs.state import plan_path, read_plan
@@ -17,8 +18,8 @@ from benchmark.runs.state import plan_path, read_plan
 
 def plan(*, dataset: str, preset: str, methods: Sequence[str], seeds: Sequence[int],
          method_overrides: dict[str, dict[str, Any]] | None = None,
-         sweep: dict[str, Sequence[Any]] | None = None, tag: str = "", **common: Any
-         ) -> list[list[Run]]:
+         sweep: dict[str, Sequence[Any]] | None = None, tag: str = "", recipe: bool = False,
+         **common: Any) -> list[list[Run]]:
     """Resolved runs in waves: every run's warm-start base is in an earlier wave (added if not
     asked for).
 
@@ -28,9 +29,16 @@ def plan(*, dataset: str, preset: str, methods: Sequence[str], seeds: Sequence[i
     protocol fields) as a variant named by what differs (`trades[beta=3]`); `tag` names the
     variant of this command's settings. A variant that changes protocol fields gets bases of
     the same variant; one that changes only the method's own settings starts from the plain
-    base.
+    base. `recipe` runs every method under its paper's own recipe instead (planning/recipes.py).
     """
     method_overrides = method_overrides or {}
+    if recipe:
+        if sweep or tag:
+            raise UserError("--recipe runs each paper's own setting; it does not combine with "
+                            "--sweep or --tag (run those without --recipe)")
+        return plan_jobs([recipe_job(Job(dataset, preset, m, seed,
+                                         method_overrides=method_overrides, **common))
+                          for seed in seeds for m in methods])
     jobs = [variant_job(Job(dataset, preset, m, seed, method_overrides=method_overrides,
                             **common), variant)
             for seed in seeds for m in methods

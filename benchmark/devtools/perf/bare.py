@@ -55,7 +55,7 @@ def bare_setup(protocol: Protocol, splits: Splits, device: torch.device,
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=protocol.lr, momentum=protocol.momentum,
-                          weight_decay=protocol.weight_decay)
+                          nesterov=protocol.nesterov, weight_decay=protocol.weight_decay)
     loader = TensorLoader(splits.train_x, splits.train_y, protocol.batch_size, device=device,
                           shuffle=True, seed=0,
                           augment_with=(splits.info.crop_padding, splits.info.flip))
