@@ -10,18 +10,30 @@ METHODS  ?= core
 SEEDS    ?= 0
 RESULTS  ?= results
 ARGS     ?=
+WORKERS  ?=
+DEVICES  ?=
+CONSTRAINTS ?= constraints.txt
+WHEELS   ?= wheels
+PY       ?=
 FMNIST_DEB := /usr/share/datasets/fashion-mnist
 
-.PHONY: bench test perf gpu-check lint report status install data clean-results
+.PHONY: bench test perf gpu-check lint report status install data clean-results wheels
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# pyproject.toml declares ranges (a torch already installed in the venv is kept when it is in
+# range); constraints.txt pins the exact versions CI uses (CONSTRAINTS= installs without them)
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "pip>=23"  # an older pip only: no index lookup when it is new enough
-	# torch/torchvision are pinned in pyproject.toml (2.14.1 / 0.29.1 install from local disk here)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
 	touch $@
+
+# Wheels of every pinned package into $(WHEELS)/ for a machine without internet (PY=3.12 for
+# another Python); there: pip install --no-index --find-links wheels -e '.[dev]' (docs/usage.md)
+wheels:
+	$(or $(wildcard $(BIN)/pip),pip) download -q -d $(WHEELS) -r constraints.txt "setuptools>=64,<81" \
+		$(if $(PY),--python-version $(PY) --only-binary=:all:)
 
 # FMNIST comes from the Debian package when no copy is found (needs apt and root).
 data:
@@ -37,7 +49,7 @@ data:
 bench: install $(if $(filter fmnist,$(DATASET)),data)
 	$(BIN)/fairbench run --dataset $(DATASET) --preset $(PRESET) --methods "$(METHODS)" \
 		--seeds "$(SEEDS)" --results $(RESULTS) $(if $(filter fmnist,$(DATASET)),,--download) \
-		$(ARGS)
+		$(if $(WORKERS),--workers $(WORKERS)) $(if $(DEVICES),--devices $(DEVICES)) $(ARGS)
 
 # one pytest-xdist worker per core, one torch thread each (tests/conftest.py); a test file
 # stays on one worker so its module fixtures are built once
@@ -47,9 +59,9 @@ test: install data
 perf: install data
 	$(BIN)/python -m benchmark.devtools.perf $(ARGS)
 
-# ~10-15 min on one GPU (estimated, docs/speed.md): the CIFAR path checked and measured
-# -> results/gpucheck.json
-# (ARGS="--tiny --device cpu": the same steps at a tiny size, ~30 s on a CPU; CI runs it)
+# ~5 min on one recent GPU (estimated, docs/speed.md; --budget SECONDS, default 300, bounds it):
+# the CIFAR path checked and measured -> results/gpucheck.json
+# (ARGS="--tiny --device cpu": the same steps at a tiny size, ~45 s on a CPU; CI runs it)
 gpu-check: install
 	$(BIN)/python -m benchmark.devtools.gpucheck $(ARGS)
 

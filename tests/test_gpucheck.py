@@ -19,8 +19,10 @@ from benchmark.devtools.gpucheck import (
     PRESETS,
     TINY,
     VARIANTS,
+    WORKERS_CHECK,
     Check,
     bench_runs,
+    checked_variants,
     eval_check_name,
     evaluate_check,
     main,
@@ -45,12 +47,18 @@ def test_tiny_gpu_check_passes_on_cpu(tmp_path: Path, capsys) -> None:
     runs = bench_runs(get_protocol("cifar10", "quick"))
     assert {"pgd_at", "trades", "ham"} <= set(runs)
     names = [c["name"] for c in report["checks"]]
-    assert names == [variant_check_name(m, v) for m in CHECKED_MODELS for v in VARIANTS] + [
-        "plan make bench"] + [method_check_name(m) for m in runs] + ["trainer vs bare loop"] + [
-        eval_check_name(p) for p in PRESETS] + ["kill and resume", "real cifar10"]
+    variants = [variant_check_name(m, v) for m, v in checked_variants(TINY)]
+    assert names == variants[:1] + ["plan make bench"] + [method_check_name(m) for m in runs] + [
+        eval_check_name(p) for p in PRESETS] + ["kill and resume", "real cifar10",
+                                                WORKERS_CHECK] + variants[1:] + [
+        "trainer vs bare loop"]
+    assert variant_check_name("wrn_34_10", "fp32") in names  # --tiny: the second model in fp32
+    assert len(variants) == len(VARIANTS) + len(CHECKED_MODELS) - 1
     assert report["passed"] and {c["status"] for c in report["checks"]} == {"passed"}
     numbers = {c["name"]: c["numbers"] for c in report["checks"]}
-    assert numbers[variant_check_name("wrn_34_10", "bf16")]["images_per_second"] > 0
+    assert numbers[variant_check_name("wrn_34_10", "fp32")]["images_per_second"] > 0
+    assert numbers[WORKERS_CHECK]["preact_resnet18_two_workers_speedup"] > 0
+    assert numbers[WORKERS_CHECK]["small_cnn_quick_runs_per_hour_one_worker"] > 0
     assert numbers[variant_check_name("preact_resnet18", "compile")]["updates"] == 2  # 8 / 4
     assert 0 <= numbers[method_check_name("ham")]["ham_dropped_fraction"] <= 1  # sets its cost
     assert numbers["trainer vs bare loop"]["ratio"] > 0
@@ -131,8 +139,21 @@ def test_projection_by_hand() -> None:
     assert projections(failed) == {}       # a missing measurement: no projection at all
 
 
+def test_a_spent_budget_skips_the_steps_left(tmp_path: Path, capsys) -> None:
+    """The budget is read between steps: the first step runs, every later one is skipped (not
+    failed), the JSON is written and the check passes."""
+    out = tmp_path / "g.json"
+    assert main(["--tiny", "--device", "cpu", "--budget", "0.001", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    statuses = [c["status"] for c in report["checks"]]
+    assert statuses[0] == "passed" and set(statuses[1:]) == {"skipped"} and len(statuses) > 10
+    assert "time budget of 0 s spent" in report["checks"][1]["error"]
+    assert report["passed"] and report["budget_seconds"] == 0.001
+    assert main(["--tiny", "--budget", "-1"]) == 2
+
+
 def test_a_failed_step_fails_the_run(tmp_path: Path, monkeypatch, capsys) -> None:
-    def broken(size, device, data_dir, required):
+    def broken(size, device, data_dir, required, budget=None):
         return [Check("kill and resume", "failed", 1.0, {}, "RuntimeError: boom"),
                 Check("real cifar10", "skipped", 0.0, {}, "no CIFAR-10")]
 

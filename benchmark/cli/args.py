@@ -104,6 +104,41 @@ def parse_seeds(text: str) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
+def parse_workers(workers: int | None, devices: str | None, device: str | None,
+                  launcher: str) -> tuple[int, list[str]]:
+    """--workers N and --devices LIST|all -> (workers, devices); checked against this machine
+    (CUDA devices by index or name). No --workers: one per listed device, else one."""
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers must be >= 1, got {workers}")
+    if devices is not None and device is not None:
+        raise UserError("--device and --devices both given; use --devices LIST (one run per "
+                        "worker, workers spread over the devices)")
+    if launcher != "local" and (workers or devices):
+        raise UserError("--workers/--devices are for the local launcher; the SLURM launcher "
+                        "runs one run per array task (set GPUs in --slurm)")
+    names = _device_names(devices) if devices is not None else []
+    return (workers or len(names) or 1), names
+
+
+def _device_names(text: str) -> list[str]:
+    import torch
+
+    from benchmark.common.device import resolve_device
+
+    if text.strip() == "all":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserError("--devices all found no CUDA device here; drop it to run on the "
+                            "CPU, or list devices (cpu, cuda:0, ...)")
+        return [f"cuda:{i}" for i in range(count)]
+    names = [f"cuda:{d}" if d.isdigit() else d for d in text.replace(",", " ").split()]
+    if not names:
+        raise UserError("--devices needs a list (cuda:0,cuda:1 or 0,1) or all")
+    for name in names:
+        resolve_device(name)  # one line for a device this machine does not have
+    return names
+
+
 def slurm_parameters(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
@@ -178,6 +213,12 @@ def add_run_arguments(parser: Any) -> None:
     parser.add_argument("--data-dir", help="where the dataset files are (default ./data)")
     parser.add_argument("--download", action="store_true", help="download missing datasets")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: auto)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="runs at once, one process each (default: one per --devices "
+                             "entry, else 1); several workers may share a device")
+    parser.add_argument("--devices", default=None, metavar="LIST|all",
+                        help="devices the workers use in turn: cuda:0,cuda:1 (or 0,1), cpu, "
+                             "or all (every CUDA device)")
     parser.add_argument("--launcher", choices=("local", "submitit", "submitit-local"),
                         default="local", help="submitit = SLURM job arrays (checkpoint+requeue)")
     parser.add_argument("--slurm", help='submitit parameters as JSON, e.g. {"timeout_min": 600, '

@@ -19,6 +19,7 @@ from benchmark.cli.args import (
     parse_seeds,
     parse_sets,
     parse_sweep,
+    parse_workers,
     resolve_methods,
     slurm_parameters,
 )
@@ -62,6 +63,8 @@ class RunInputs:
     seeds: list[int]
     methods: list[str]
     slurm: dict[str, Any]
+    workers: int = 1
+    devices: tuple[str, ...] = ()  # the devices local workers use in turn (none: the default)
 
 
 def checked_inputs(args: argparse.Namespace) -> RunInputs:
@@ -72,8 +75,10 @@ def checked_inputs(args: argparse.Namespace) -> RunInputs:
     from benchmark.runs.lock import RunLock
 
     protocol_overrides, method_overrides = parse_sets(args.set, args.config)
+    workers, devices = parse_workers(args.workers, args.devices, args.device, args.launcher)
     inputs = RunInputs(protocol_overrides, method_overrides, parse_seeds(args.seeds),
-                       resolve_methods(args.methods), slurm_parameters(args.slurm))
+                       resolve_methods(args.methods), slurm_parameters(args.slurm), workers,
+                       tuple(devices))
     if args.launcher != "local":
         check_submitit(inputs.slurm, _cluster(args))
     RunLock(Path(args.results))  # FAIRBENCH_LOCK_* settings, checked (nothing is created)
@@ -96,9 +101,9 @@ def job_settings(args: argparse.Namespace, inputs: RunInputs) -> dict[str, Any]:
             "epoch_lines": not args.quiet and not terminal}
 
 
-def checked_plan(args: argparse.Namespace) -> tuple[list[list[Run]], dict[str, Any]]:
+def checked_plan(args: argparse.Namespace) -> tuple[list[list[Run]], RunInputs]:
     """Every input parsed and validated, the runs planned and resolved, the directories checked,
-    before any file or directory is written; returns the waves and the submitit parameters."""
+    before any file or directory is written; returns the waves and the checked inputs."""
     from benchmark.planning.plan import check_overrides_used, plan
 
     inputs = checked_inputs(args)
@@ -115,18 +120,20 @@ def checked_plan(args: argparse.Namespace) -> tuple[list[list[Run]], dict[str, A
               file=sys.stderr)
     check_writable_dir(Path(args.results), "--results")
     preflight(waves, args.results)
-    return waves, inputs.slurm
+    return waves, inputs
 
 
 def _cluster(args: argparse.Namespace) -> str | None:
     return "local" if args.launcher == "submitit-local" else None
 
 
-def launch(waves: list[list[Run]], args: argparse.Namespace, params: dict[str, Any]
+def launch(waves: list[list[Run]], args: argparse.Namespace, inputs: RunInputs
            ) -> list[tuple[Run, str]]:
-    """Run the waves with the chosen launcher, one line per failure (and progress lines)."""
+    """Run the waves with the chosen launcher (local: in this process, or on parallel workers),
+    one line per failure (and progress lines)."""
     from benchmark.planning.local import run_local
     from benchmark.planning.slurm import run_submitit
+    from benchmark.planning.workers import run_parallel, worker_devices
 
     def error(run: Run, message: str) -> None:
         print(f"error: {run.name}: {message}", file=sys.stderr)
@@ -137,11 +144,17 @@ def launch(waves: list[list[Run]], args: argparse.Namespace, params: dict[str, A
     def progress(text: str) -> None:
         print(f"fairbench: {text}", file=sys.stderr, flush=True)
 
+    on_progress = None if args.quiet else progress
+    if args.launcher == "local" and (inputs.workers > 1 or inputs.devices):
+        import torch
+
+        threads = max(1, torch.get_num_threads() // inputs.workers)  # CPU threads per worker
+        return run_parallel(waves, worker_devices(inputs.devices, inputs.workers), threads,
+                            on_error=error, on_progress=on_progress)
     if args.launcher == "local":
-        return run_local(waves, on_error=error, on_note=note,
-                         on_progress=None if args.quiet else progress)
+        return run_local(waves, on_error=error, on_note=note, on_progress=on_progress)
     return run_submitit(waves, Path(args.results) / ".submitit", cluster=_cluster(args),
-                        parameters=params, on_error=error)
+                        parameters=inputs.slurm, on_error=error)
 
 
 def report_after_run(args: argparse.Namespace) -> None:
@@ -163,10 +176,10 @@ def report_after_run(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from benchmark.planning.plan import record_plan
 
-    waves, params = checked_plan(args)
+    waves, inputs = checked_plan(args)
     record_plan(waves)
     t0 = time.perf_counter()
-    failures = launch(waves, args, params)
+    failures = launch(waves, args, inputs)
     print(f"fairbench: finished in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if not args.no_report:
         report_after_run(args)

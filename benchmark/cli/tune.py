@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.cli.args import add_run_arguments, check_writable_dir
-from benchmark.cli.run import checked_inputs, job_settings, launch, report_after_run
+from benchmark.cli.run import RunInputs, checked_inputs, job_settings, launch, report_after_run
 from benchmark.common.errors import UserError
 
 
-def tune_request(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+def tune_request(args: argparse.Namespace) -> tuple[Any, RunInputs]:
     """The tuning request, every input checked before any file is written."""
     from benchmark.catalog import get_protocol, method_registry
     from benchmark.core.search_space import space_problems
@@ -49,15 +49,15 @@ def tune_request(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
             raise UserError(f"{problems[0]}; fix the method's search_space")
         check_user_settings(method, inputs.method_overrides)
     check_writable_dir(Path(args.results), "--results")
-    return request, inputs.slurm
+    return request, inputs
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from benchmark.tuning.flow import tune
 
-    request, slurm = tune_request(args)
+    request, inputs = tune_request(args)
     t0 = time.perf_counter()
-    outcome = tune(request, lambda waves: launch(waves, args, slurm))
+    outcome = tune(request, lambda waves: launch(waves, args, inputs))
     failures = outcome.failures
     print(f"fairbench: tuned in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     for method, why in outcome.unselected.items():

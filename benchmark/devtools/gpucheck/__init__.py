@@ -33,14 +33,22 @@ from benchmark.devtools.gpucheck.catalog import (
     method_check_name,
     variant_check_name,
 )
-from benchmark.devtools.gpucheck.checks import FULL, TINY, Check, Size, Skipped, run_check
+from benchmark.devtools.gpucheck.checks import (
+    FULL,
+    TINY,
+    Budget,
+    Check,
+    Size,
+    Skipped,
+    run_check,
+)
 from benchmark.devtools.gpucheck.cli import main
 from benchmark.devtools.gpucheck.evaluation import evaluate_check
 from benchmark.devtools.gpucheck.output import print_table
 from benchmark.devtools.gpucheck.projections import CIFAR10_IMAGES, projections
 from benchmark.devtools.gpucheck.real_data import real_data_check
 from benchmark.devtools.gpucheck.resume import resume_check
-from benchmark.devtools.gpucheck.suite import run_checks
+from benchmark.devtools.gpucheck.suite import WORKERS_CHECK, checked_variants, run_checks
 from benchmark.devtools.gpucheck.training import (
     BARE_ROUNDS,
     harness_vs_bare,
@@ -56,4 +64,5 @@ __all__ = [
     "harness_vs_bare", "main", "method_check_name", "method_throughput", "print_table",
     "projections", "protocol_for", "random_splits", "real_data_check", "resume_check",
     "run_check", "run_checks", "timed_epoch", "variant_check_name", "variant_throughput",
+    "Budget", "WORKERS_CHECK", "checked_variants",
 ]

@@ -17,11 +17,14 @@ class Size:
     train_images: dict[str, int]     # training images per timed epoch, per model
     per_class: int                   # evaluation and validation points per class
     tiny: bool                       # tiny settings (protocol_for), eager torch.compile
+    worker_images: int = 8           # images per timed epoch of the `workers per gpu` step
 
 
-FULL = Size(train_images={"preact_resnet18": 128 * 20, "wrn_34_10": 128 * 4}, per_class=10,
-            tiny=False)
+# sized for about 5 minutes on one recent data-centre GPU (docs/speed.md, the arithmetic)
+FULL = Size(train_images={"preact_resnet18": 128 * 8, "wrn_34_10": 128 * 2}, per_class=5,
+            tiny=False, worker_images=128 * 8)
 TINY = Size(train_images={"preact_resnet18": 8, "wrn_34_10": 4}, per_class=1, tiny=True)
+DEFAULT_BUDGET_SECONDS = 300.0       # --budget: later steps are skipped once it is spent
 
 
 @dataclass
@@ -39,9 +42,26 @@ class Skipped(Exception):
     """A step that cannot run on this machine (e.g. no CIFAR-10 on disk); not a failure."""
 
 
-def run_check(name: str, checks: list[Check], work: Callable[[Check], None]) -> None:
+@dataclass
+class Budget:
+    """The check's time budget (None: none), read between steps: a running step finishes."""
+
+    seconds: float | None
+    start: float = field(default_factory=time.perf_counter)
+
+    def spent(self) -> bool:
+        return self.seconds is not None and time.perf_counter() - self.start > self.seconds
+
+
+def run_check(name: str, checks: list[Check], work: Callable[[Check], None],
+              budget: Budget | None = None) -> None:
     """Run step `name` (`work` fills its numbers) and append its outcome to `checks`: passed,
-    skipped, or failed with the error's first line and a short traceback; never raises."""
+    skipped (also when the time budget is spent: never run, never failed), or failed with the
+    error's first line and a short traceback; never raises."""
+    if budget is not None and budget.spent():
+        checks.append(Check(name, "skipped", error=f"time budget of {budget.seconds:.0f} s "
+                                                   f"spent (--budget SECONDS, 0 for none)"))
+        return
     check = Check(name)
     t0 = time.perf_counter()
     try:

@@ -13,7 +13,7 @@ import torch
 from benchmark.common.device import resolve_device
 from benchmark.common.errors import UserError
 from benchmark.core.datasets.base import default_data_dir
-from benchmark.devtools.gpucheck.checks import FULL, TINY
+from benchmark.devtools.gpucheck.checks import DEFAULT_BUDGET_SECONDS, FULL, TINY, Budget
 from benchmark.devtools.gpucheck.output import build_report, print_table, write_report
 from benchmark.devtools.gpucheck.suite import run_checks
 
@@ -27,6 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (CPU, tests)")
     parser.add_argument("--data-dir", default=None,
                         help="where CIFAR-10 is (default: $FAIRBENCH_DATA or data/, optional)")
+    parser.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                        help=f"skip the steps left once this time is spent (reported as skipped, "
+                             f"the JSON still written; default {DEFAULT_BUDGET_SECONDS:.0f}, "
+                             f"--tiny: none; 0: none)")
     parser.add_argument("--out", default=None, help="default: results/gpucheck.json "
                         "(--tiny: results/gpucheck-tiny.json)")
     return parser
@@ -52,15 +56,21 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, OSError) as err:
         print(f"error: {err}")
         return 2
+    if args.budget is not None and args.budget < 0:
+        print(f"error: --budget must be >= 0 seconds (0: no budget), got {args.budget:g}")
+        return 2
     if device.type == "cpu" and not args.tiny and args.device is None:
         print('error: no GPU here; the full-size check on a CPU takes hours: add --tiny (make '
               'gpu-check ARGS="--tiny --device cpu"), or --device cpu to insist')
         return 2
     t0 = time.perf_counter()
+    seconds = args.budget if args.budget is not None else \
+        None if args.tiny else DEFAULT_BUDGET_SECONDS
     checks = run_checks(TINY if args.tiny else FULL, device,
-                        Path(args.data_dir or default_data_dir()), args.data_dir is not None)
+                        Path(args.data_dir or default_data_dir()), args.data_dir is not None,
+                        Budget(seconds or None, t0))
     failed = [c.name for c in checks if c.status == "failed"]
-    report = build_report(checks, device, args.tiny, t0)
+    report = build_report(checks, device, args.tiny, t0, seconds or None)
     write_report(report, out)
     print_table(report)
     verdict = "passed" if not failed else f"FAILED ({', '.join(failed)})"

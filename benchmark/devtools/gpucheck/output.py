@@ -15,14 +15,15 @@ from benchmark.devtools.gpucheck.projections import projections
 from benchmark.devtools.perf import machine
 
 
-def build_report(checks: list[Check], device: torch.device, tiny: bool, started: float
-                 ) -> dict[str, Any]:
-    """The JSON report: date, machine, seconds since `started` (a perf_counter), every step's
-    outcome, passed, the projections."""
+def build_report(checks: list[Check], device: torch.device, tiny: bool, started: float,
+                 budget: float | None = None) -> dict[str, Any]:
+    """The JSON report: date, machine, seconds since `started` (a perf_counter), the time
+    budget, every step's outcome, passed, the projections."""
     failed = [c.name for c in checks if c.status == "failed"]
     return {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": machine(device), "tiny": tiny,
-            "seconds": time.perf_counter() - started, "passed": not failed,
+            "seconds": time.perf_counter() - started, "budget_seconds": budget,
+            "passed": not failed,
             "checks": [vars(c) for c in checks], "projections": projections(checks)}
 
 

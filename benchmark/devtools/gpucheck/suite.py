@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -17,7 +18,7 @@ from benchmark.devtools.gpucheck.catalog import (
     method_check_name,
     variant_check_name,
 )
-from benchmark.devtools.gpucheck.checks import Check, Size, run_check
+from benchmark.devtools.gpucheck.checks import Budget, Check, Size, run_check
 from benchmark.devtools.gpucheck.evaluation import evaluate_check
 from benchmark.devtools.gpucheck.real_data import real_data_check
 from benchmark.devtools.gpucheck.resume import resume_check
@@ -26,31 +27,48 @@ from benchmark.devtools.gpucheck.training import (
     method_throughput,
     variant_throughput,
 )
+from benchmark.devtools.gpucheck.workers import workers_check
 from benchmark.devtools.gpucheck.workload import eager_compile
 
+WORKERS_CHECK = "workers per gpu"
 
-def run_checks(size: Size, device: torch.device, data_dir: Path, data_required: bool
-               ) -> list[Check]:
-    """Training variants, the `make bench` plan and its methods, trainer vs bare loop,
-    evaluation per preset, kill and resume, real CIFAR-10: their outcomes in this order."""
+
+def checked_variants(size: Size) -> list[tuple[str, str]]:
+    """(model, speed variant) pairs trained: all of them; --tiny trains the models after the
+    first in fp32 only (their variants take the same code path as the first model's)."""
+    return [(m, v) for i, m in enumerate(CHECKED_MODELS) for v in VARIANTS
+            if not (size.tiny and i > 0 and v != next(iter(VARIANTS)))]
+
+
+def run_checks(size: Size, device: torch.device, data_dir: Path, data_required: bool,
+               budget: Budget | None = None) -> list[Check]:
+    """Every step, the most telling first (so a spent `budget` skips the least): one training
+    variant, the `make bench` plan and its methods, evaluation per preset, kill and resume, real
+    CIFAR-10, workers per GPU, the other speed variants, trainer vs bare loop."""
     checks: list[Check] = []
+    first = (CHECKED_MODELS[0], next(iter(VARIANTS)))
     with tempfile.TemporaryDirectory() as tmp, eager_compile(size.tiny):
         root = Path(tmp)
-        for model in CHECKED_MODELS:
-            for variant in VARIANTS:
-                run_check(variant_check_name(model, variant), checks,
-                          variant_throughput(model, variant, size, device, root / model))
+
+        def step(name: str, work: Any) -> None:
+            run_check(name, checks, work, budget)
+
+        step(variant_check_name(*first), variant_throughput(*first, size, device, root / "v"))
         runs: list[str] = []
-        run_check("plan make bench", checks, lambda c: runs.extend(bench_runs(
-            get_protocol("cifar10", "quick"))))
+        step("plan make bench", lambda c: runs.extend(bench_runs(get_protocol("cifar10",
+                                                                               "quick"))))
         for method in runs:
-            run_check(method_check_name(method), checks,
-                      method_throughput(method, size, device, root / "methods"))
-        run_check("trainer vs bare loop", checks, harness_vs_bare(size, device, root / "ratio"))
+            step(method_check_name(method), method_throughput(method, size, device,
+                                                              root / "methods"))
         for preset in PRESETS:
-            run_check(eval_check_name(preset), checks,
-                      evaluate_check(preset, size, device, root))
-        run_check("kill and resume", checks, resume_check(size, device, root))
-        run_check("real cifar10", checks,
-                  real_data_check(size, device, root / "real", data_dir, data_required))
+            step(eval_check_name(preset), evaluate_check(preset, size, device, root))
+        step("kill and resume", resume_check(size, device, root))
+        step("real cifar10", real_data_check(size, device, root / "real", data_dir,
+                                             data_required))
+        step(WORKERS_CHECK, workers_check(size, device))
+        for model, variant in checked_variants(size):
+            if (model, variant) != first:
+                step(variant_check_name(model, variant),
+                     variant_throughput(model, variant, size, device, root / model))
+        step("trainer vs bare loop", harness_vs_bare(size, device, root / "ratio"))
     return checks
