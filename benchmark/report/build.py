@@ -13,6 +13,7 @@ from benchmark.report.collect import ATTACKS, collect
 from benchmark.report.expected import BASELINE
 from benchmark.report.html import render_html
 from benchmark.report.intervals import add_intervals, add_paired_tests
+from benchmark.report.masking import masking_frame, masking_text
 from benchmark.report.plots import write_plots
 from benchmark.report.published import published_beside, published_markdown
 from benchmark.report.render import (
@@ -57,10 +58,12 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     if "md" in formats:
         written["table_md"] = out / "table.md"
         paired = paired_text(summary)
+        masking = masking_text(summary, info.pgd_steps)
         tune = read_tune(tune_path(Path(results), dataset, preset))
         tuned = f"\n{md_escape(caption(tune))} Every configuration: tune.md.\n" if tune else ""
         atomic_write_text(written["table_md"], render_markdown(table, info, coll)
-                          + (f"\n{md_escape(paired)}\n" if paired else "") + tuned
+                          + (f"\n{md_escape(paired)}\n" if paired else "")
+                          + (f"\n{md_escape(masking)}\n" if masking else "") + tuned
                           + published_markdown(published, md_escape))
     if "csv" in formats:
         tidy_frames = tidy(coll)  # the API's frames: accuracy in % as in table.csv
@@ -69,6 +72,8 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
                   "runs_csv": ("runs.csv", tidy_frames.runs)}
         if not published.empty:
             frames["published_csv"] = ("published.csv", published)
+        if not (masked := masking_frame(summary)).empty:
+            frames["masking_csv"] = ("masking.csv", masked)
         for key, (name, frame) in frames.items():
             written[key] = out / name
             atomic_write_text(written[key], frame.to_csv(index=False, float_format="%.6g"))
