@@ -5,9 +5,12 @@ Paper: "CFA: Class-wise Calibrated Fair Adversarial Training", arXiv 2303.14460.
 Official code: github.com/PKU-ML/CFA (read at 071f333: train.py, attack.py, utils.py).
 
 Mechanism, as the official code runs it:
-- t_k: class k's accuracy on the training adversarial examples of the previous epoch (the
-  training step's own adversarial logits, train mode, counted over the whole epoch as the weights
-  move). From epoch `calibrate_from` on (official: 10 of 200; default here round(10/200 *
+- t_k: from the training adversarial examples of the previous epoch (the training step's own
+  adversarial logits, train mode, counted over the whole epoch as the weights move), as the
+  official `CW_log` computes it: t_k = C * correct_k / N = (C n_k / N) * acc_k (`t_rule=
+  "official"`, the default), which equals class k's accuracy acc_k only on a balanced training
+  set (on full SVHN C n_k / N ranges from about 0.62 to 1.93); `t_rule="accuracy"` uses acc_k,
+  the paper's description. From epoch `calibrate_from` on (official: 10 of 200; default here round(10/200 *
   epochs), at least 1):
   - CCM (class-wise margin): eps_k = (lambda_eps + t_k) * eps, no clipping; the attack step stays
     the protocol's alpha whatever eps_k is (official: 2/255 for every class).
@@ -59,6 +62,7 @@ from benchmark.core.method import Method, TrainContext, register_method
 from benchmark.core.recipe import Recipe
 from benchmark.core.search_space import LogRange
 
+T_RULES = ("official", "accuracy")
 CALIBRATE_FRACTION = 10 / 200  # the official begin epoch of the official 200-epoch run
 
 
@@ -99,6 +103,16 @@ def fawa_passes(worst_class_robust: float, threshold: float) -> bool:
     return worst_class_robust >= threshold
 
 
+def class_t(hits: Tensor, seen: Tensor, rule: str, previous: Tensor | None) -> Tensor:
+    """t_k from an epoch's per-class correct counts and example counts. "official" (CFA's
+    train.py): C * hits_k / N = (C n_k / N) acc_k, which is acc_k only on a balanced training
+    set; "accuracy": acc_k (a class not seen this epoch keeps its previous value)."""
+    if rule == "official":
+        return len(hits) * hits / seen.sum().clamp(min=1)
+    acc = hits / seen.clamp(min=1)
+    return torch.where(seen > 0, acc, previous if previous is not None else acc)
+
+
 # --- the methods ----------------------------------------------------------------------------
 @dataclass
 class CFA(Method):
@@ -111,6 +125,8 @@ class CFA(Method):
     threshold: float = setting(0.24, ge=0, le=1)
     decay: float = setting(0.88, ge=0, lt=1)
     calibrate_from: int | None = setting(None, ge=1)       # None: round(10/200 * epochs), >= 1
+    # t_k: "official" C n_k / N * acc_k (= C hits_k / N), "accuracy" acc_k (equal when balanced)
+    t_rule: str = setting("official", choices=T_RULES)
 
     def __post_init__(self) -> None:
         self._train_robust: Tensor | None = None            # t_k of the last finished epoch
@@ -153,10 +169,7 @@ class CFA(Method):
         return log
 
     def on_epoch_end(self, model: nn.Module, ctx: TrainContext) -> dict[str, Any]:
-        seen = self._seen.clamp(min=1)
-        previous = self._train_robust
-        self._train_robust = torch.where(self._seen > 0, self._hits / seen,
-                                         previous if previous is not None else self._hits / seen)
+        self._train_robust = class_t(self._hits, self._seen, self.t_rule, self._train_robust)
         log: dict[str, Any] = {"cfa_train_robust": self._train_robust.tolist()}
         if self.fawa:
             worst = float(ctx.validate(model)["robust_worst"])

@@ -167,3 +167,24 @@ def test_the_run_keeps_validates_and_saves_the_average(tmp_path: Path):
     rebuilt = load_model_file(RunPaths.of(tmp_path, "fmnist", "smoke", "pgd_at_cfa", 0),
                               "last")["model"]
     assert all(torch.equal(rebuilt[k], last[k]) for k in last)
+
+
+def test_t_k_follows_the_official_cw_log_on_imbalanced_data():
+    """official CW_log: t_k = C * correct_k / N; on balanced counts it is the class accuracy,
+    on imbalanced ones it is (C n_k / N) * acc_k (here n = 6, 3, 1; N = 10; C = 3)."""
+    from methods.cfa import class_t
+
+    hits = torch.tensor([3.0, 3.0, 1.0], dtype=torch.float64)
+    seen = torch.tensor([6.0, 3.0, 1.0], dtype=torch.float64)
+    official = class_t(hits, seen, "official", None)
+    assert official.tolist() == pytest.approx([0.9, 0.9, 0.3])  # 3*3/10, 3*3/10, 3*1/10
+    assert official.tolist() == pytest.approx((3 * seen / 10 * hits / seen).tolist())
+    assert class_t(hits, seen, "accuracy", None).tolist() == pytest.approx([0.5, 1.0, 1.0])
+    balanced = torch.tensor([4.0, 4.0, 4.0], dtype=torch.float64)
+    assert torch.equal(class_t(hits, balanced, "official", None),
+                       class_t(hits, balanced, "accuracy", None))
+    # a class unseen this epoch: "accuracy" keeps its previous value, "official" gives 0
+    unseen = torch.tensor([6.0, 4.0, 0.0], dtype=torch.float64)
+    previous = torch.tensor([0.2, 0.2, 0.7], dtype=torch.float64)
+    assert class_t(hits * torch.tensor([1, 1, 0.0], dtype=torch.float64), unseen, "accuracy",
+                   previous)[2] == 0.7
