@@ -57,4 +57,6 @@ def get_protocol(dataset: str, preset: str, overrides: dict[str, Any] | None = N
         raise UserError(f"unknown preset {preset!r} for {dataset}; available: {', '.join(have)}")
     protocol = apply_overrides(PRESETS.get(key), overrides or {})
     MODELS.get(protocol.model)  # unknown model: one-line error before any work
+    if protocol.teacher_model is not None:
+        MODELS.get(protocol.teacher_model)
     return protocol.validate_for(DATASETS.get(dataset).num_classes)

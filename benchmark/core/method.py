@@ -39,6 +39,7 @@ class TrainContext:
     log: dict[str, float] = field(default_factory=dict)  # per-epoch scalars a method accumulates
     # the trainer's validation (per-class clean and PGD accuracy on the validation split)
     validator: Callable[[nn.Module], dict[str, Any]] | None = None
+    teacher: nn.Module | None = None  # a DistillMethod's frozen teacher (eval mode, no grads)
 
     @property
     def eps(self) -> float:
@@ -111,6 +112,10 @@ class Method:
         (`WarmStartMethod` declares the usual rule; a method may override it)."""
         return None
 
+    def teacher(self, protocol: Protocol) -> TeacherRequest | None:
+        """The teacher this method learns from (None: none; see `DistillMethod`)."""
+        return None
+
     def begin(self, protocol: Protocol) -> int:
         """The absolute epoch this method's own training starts at (0 without a warm start)."""
         warm = self.warm_start(protocol)
@@ -175,6 +180,35 @@ class WarmStartMethod(Method):
         if self.finetune_epochs is None:
             return protocol.epochs
         return self.begin(protocol) + int(self.finetune_epochs)
+
+
+@dataclass(frozen=True)
+class TeacherRequest:
+    """The teacher a method needs: `method` trained on `model` under the same protocol and seed
+    (a dependency run, planned and shared), or the checkpoint `file` (then method is None)."""
+
+    model: str
+    method: str | None = None
+    file: str | None = None
+
+
+@dataclass
+class DistillMethod(Method):
+    """A method that learns from a teacher (`ctx.teacher` during training): the protocol's
+    `teacher_model` trained by `teacher_method` (the same protocol and seed, its checkpoint
+    selected on validation), or the checkpoint file `teacher_file` of `teacher_model`."""
+
+    teacher_method: ClassVar[str] = "trades"
+
+    teacher_file: str | None = None
+
+    def teacher(self, protocol: Protocol) -> TeacherRequest | None:
+        if protocol.teacher_model is None:
+            raise UserError(f"{self.name} needs a teacher model: --set teacher_model=NAME "
+                            f"(`fairbench list models`)")
+        if self.teacher_file is not None:
+            return TeacherRequest(protocol.teacher_model, file=self.teacher_file)
+        return TeacherRequest(protocol.teacher_model, method=self.teacher_method)
 
 
 METHODS: Registry[type[Method]] = Registry("method")

@@ -44,6 +44,9 @@ class Protocol:
     lr_milestones: tuple[tuple[int, float], ...] = setting(
         ((60, 0.1), (90, 0.01), (110, 0.005)), rule=milestones_rule)
     finetune_lr: float | None = setting(None, gt=0)  # fine-tuning methods (FRL): constant lr
+    # the teacher of distillation methods: this model trained by the method's teacher method
+    # (same protocol and seed), its best-on-validation checkpoint (core/method.py DistillMethod)
+    teacher_model: str | None = None
     # threat model and training attack
     eps: float = setting(8 / 255, gt=0, le=1)
     alpha: float = setting(2 / 255, gt=0, le=1)

@@ -82,6 +82,8 @@ class TrainSummary(Schema):
     best_val: float | None = None               # validation score of model_best.pt
     warm_start_seconds: float | None = None
     warm_start_passes: int | None = None
-    seconds_with_warm_start: float | None = None
+    seconds_with_warm_start: float | None = None  # own + warm start's + teacher's
     passes_with_warm_start: int | None = None
+    teacher_seconds: float | None = None        # the teacher run's training (incl. its warm start)
+    teacher_passes: int | None = None
     peak_memory_mb: float | None = None         # RSS on CPU, max allocated on GPU (memory.py)

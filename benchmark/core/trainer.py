@@ -45,11 +45,13 @@ class Trainer:
     def __init__(self, *, method: Method, protocol: Protocol, splits: Splits, paths: RunPaths,
                  seed: int, device: torch.device, keep_epochs: set[int] | None = None,
                  warm_start_ckpt: Path | None = None, show_progress: bool = True,
+                 teacher: nn.Module | None = None,
                  after_epoch: Callable[[EpochLog], None] | None = None) -> None:
         self.method, self.protocol, self.splits, self.paths = method, protocol, splits, paths
         self.seed, self.device = seed, device
         self.keep_epochs = set(keep_epochs or ())
         self.warm_start_ckpt = warm_start_ckpt
+        self.teacher = teacher
         self.show_progress = show_progress
         self.after_epoch = after_epoch  # e.g. the lock's heartbeat, a progress line
         info = splits.info
@@ -181,7 +183,7 @@ class Trainer:
         ctx = TrainContext(protocol=self.protocol, num_classes=self.splits.info.num_classes,
                            device=self.device, counter=counter, val_loader=self.val_loader,
                            validator=lambda m: validate(m, self.splits, self.protocol,
-                                                        self.device))
+                                                        self.device), teacher=self.teacher)
         return forward_model, ctx, counter
 
     def _train_epoch(self, epoch: int, model: nn.Module, ctx: TrainContext,

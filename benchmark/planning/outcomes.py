@@ -45,10 +45,12 @@ class FailureLog:
 
     def skipped(self, run: Run) -> bool:
         """True (and recorded as a failure, in the run directory too) if the run's warm-start
-        base failed."""
-        if run.base is None or run.base.name not in self.names:
+        base or teacher failed."""
+        failed = next((d for d in run.dependencies if d.name in self.names), None)
+        if failed is None:
             return False
-        reason = f"not run: its warm start {run.base.name} failed"
+        what = "warm start" if failed is run.base else "teacher"
+        reason = f"not run: its {what} {failed.name} failed"
         try:
             mark_not_run(run, reason)
         except (UserError, OSError):

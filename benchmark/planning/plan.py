@@ -64,7 +64,7 @@ def plan_jobs(jobs: Sequence[Job]) -> list[list[Run]]:
                 merged = replace(merged, job=replace(merged.job, evaluate=True))
             runs[key] = merged
             return depth[key]
-        level = 0 if run.base is None else add(run.base) + 1
+        level = max((add(dep) + 1 for dep in run.dependencies), default=0)
         runs[key], depth[key] = run, level
         return level
 

@@ -149,7 +149,7 @@ def run_parallel(waves: Sequence[Sequence[Run]], devices: Sequence[str | None], 
 
     try:
         while pending or held or pool.busy:
-            for run in [r for r in pending if r.base is not None and log.skipped(r)]:
+            for run in [r for r in pending if r.dependencies and log.skipped(r)]:
                 pending.remove(run)
                 settle(run)
             _dispatch(pool, pending, held, finished)
@@ -173,12 +173,16 @@ def _dispatch(pool: Pool, pending: list[Run], held: list[Run], finished: set[str
     """Send ready runs (base finished) to idle workers, in plan order; runs held by another
     launcher go last, waiting for it."""
     for worker in [i for i in pool.idle() if pool.tasks[i] is not None]:
-        ready = next((r for r in pending if r.base is None or r.base.name in finished), None)
+        ready = next((r for r in pending if _ready(r, finished)), None)
         if ready is not None:
             pending.remove(ready)
             pool.send(worker, ready, block=False)
-        elif held and not any(r.base is None or r.base.name in finished for r in pending):
+        elif held and not any(_ready(r, finished) for r in pending):
             pool.send(worker, held.pop(0), block=True)
+
+
+def _ready(run: Run, finished: set[str]) -> bool:
+    return all(dep.name in finished for dep in run.dependencies)
 
 
 def worker_devices(devices: Sequence[str], workers: int) -> list[str | None]:

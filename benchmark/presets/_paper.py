@@ -33,7 +33,8 @@ def register_paper_presets(dataset: str, *, val_per_class: int, quick_train_per_
     3 targets) on a class-balanced subset. smoke: small_cnn, a few images, 2 steps.
     """
     common = dict(dataset=dataset, batch_size=128, momentum=0.9, weight_decay=5e-4,
-                  finetune_lr=0.001, method_defaults=dict(method_defaults or {}))
+                  finetune_lr=0.001, teacher_model="wrn_34_10",
+                  method_defaults=dict(method_defaults or {}))
     register_preset(Protocol(
         preset="full", model="preact_resnet18", val_per_class=val_per_class,
         epochs=FULL_EPOCHS, lr=lr, lr_milestones=FULL_MILESTONES,
@@ -58,5 +59,6 @@ def register_paper_presets(dataset: str, *, val_per_class: int, quick_train_per_
         eval_cw_steps=2, aa_version="custom", aa_attacks=("apgd-ce",), aa_per_class=1,
         aa_restarts=1, aa_targets=2, aa_iters=2,
         eval_batch_size=64 if smoke_batch_size <= 16 else 128,
-        **{**common, "batch_size": smoke_batch_size, "method_defaults": smoke_defaults},
+        **{**common, "batch_size": smoke_batch_size, "method_defaults": smoke_defaults,
+           "teacher_model": "small_cnn_wide"},
     ))

@@ -10,6 +10,7 @@ register_preset(Protocol(
     dataset="fmnist", preset="full", model="small_cnn", val_per_class=300,
     epochs=60, batch_size=128, lr=0.01, weight_decay=5e-4,
     lr_milestones=((30, 0.1), (45, 0.01), (55, 0.005)), finetune_lr=0.001,
+    teacher_model="small_cnn_wide",  # distillation teachers: the CNN at twice the width
     **THREAT, val_steps=10, aa_version="standard",
 ))
 
@@ -22,6 +23,7 @@ register_preset(Protocol(
     train_per_class=300, test_per_class=100,
     epochs=10, batch_size=64, lr=0.1, weight_decay=5e-4,
     lr_milestones=((5, 0.1), (8, 0.01), (9, 0.005)), finetune_lr=0.001,
+    teacher_model="small_cnn_wide",
     **THREAT, val_steps=5,
     aa_version="custom", aa_attacks=("apgd-ce", "apgd-t"), aa_per_class=50,
     aa_restarts=1, aa_targets=3, aa_iters=100,
@@ -36,6 +38,7 @@ register_preset(Protocol(
     train_per_class=12, test_per_class=4,
     epochs=2, batch_size=32, lr=0.01, weight_decay=5e-4,
     lr_milestones=((1, 0.1),), finetune_lr=0.001,
+    teacher_model="small_cnn_wide",
     eps=0.1, alpha=0.05, train_steps=2, val_steps=2, eval_pgd_steps=2, eval_cw_steps=2,
     aa_version="custom", aa_attacks=("apgd-ce", "apgd-t"), aa_per_class=2,
     aa_restarts=1, aa_targets=2, aa_iters=5, eval_batch_size=64,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from benchmark.common.errors import UserError
 from benchmark.common.fileio import atomic_write_text
@@ -29,6 +32,14 @@ from benchmark.report.tuning import caption, write_tuning
 from benchmark.tuning.tune_file import read_tune, tune_path
 
 FORMATS = ("latex", "md", "csv", "html")
+
+
+def markdown_notes(summary: pd.DataFrame, pgd_steps: str, tune: Any) -> str:
+    """The sentences under the Markdown table: the paired test, the gradient-masking flag and,
+    for a tuned comparison, the tuning caption."""
+    notes = [paired_text(summary), masking_text(summary, pgd_steps),
+             f"{caption(tune)} Every configuration: tune.md." if tune else ""]
+    return "".join(f"\n{md_escape(n)}\n" for n in notes if n)
 
 
 def build_report(results: Path, dataset: str, preset: str, out: Path | None = None,
@@ -57,13 +68,9 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     published = published_beside(summary, dataset)  # quoted numbers of this dataset, if any
     if "md" in formats:
         written["table_md"] = out / "table.md"
-        paired = paired_text(summary)
-        masking = masking_text(summary, info.pgd_steps)
         tune = read_tune(tune_path(Path(results), dataset, preset))
-        tuned = f"\n{md_escape(caption(tune))} Every configuration: tune.md.\n" if tune else ""
         atomic_write_text(written["table_md"], render_markdown(table, info, coll)
-                          + (f"\n{md_escape(paired)}\n" if paired else "")
-                          + (f"\n{md_escape(masking)}\n" if masking else "") + tuned
+                          + markdown_notes(summary, info.pgd_steps, tune)
                           + published_markdown(published, md_escape))
     if "csv" in formats:
         tidy_frames = tidy(coll)  # the API's frames: accuracy in % as in table.csv

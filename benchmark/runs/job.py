@@ -12,7 +12,7 @@ from benchmark.common.errors import UserError
 from benchmark.core.method import Method
 from benchmark.core.protocol import Protocol
 from benchmark.core.run_paths import RunPaths
-from benchmark.runs.provenance import code_digests, code_files
+from benchmark.runs.provenance import code_digests, code_files, file_sha256
 from benchmark.runs.schema import RunSpec, variant_label
 
 
@@ -47,6 +47,7 @@ class Job:
     epoch_lines: bool = False        # one line per epoch on stderr (output is not a terminal)
     evaluate: bool = True            # False: train and validate only, never read the test set
     base_choice: BaseChoice | None = None  # a pinned warm-start base (tuning); None: inherited
+    teacher_overrides: dict[str, Any] | None = None  # the teacher's protocol (None: `overrides`)
 
     @property
     def label(self) -> str:
@@ -77,6 +78,12 @@ class Run:
     base: Run | None = None
     begin_epoch: int = 0             # the base's epoch this run starts from (0 without a base)
     keep_epochs: frozenset[int] = frozenset()
+    teacher: Run | None = None       # the teacher run a distillation method learns from
+
+    @property
+    def dependencies(self) -> list[Run]:
+        """The runs that must finish before this one: its warm-start base and its teacher."""
+        return [r for r in (self.base, self.teacher) if r is not None]
 
     @property
     def name(self) -> str:
@@ -114,12 +121,39 @@ def resolve(job: Job) -> Run:
         base_request, begin = base_spec
         base = resolve(base_request)
         warm = {"method": base.label, "epoch": begin, "run_key": base.spec.key}
+    teacher, teacher_spec = resolve_teacher(job, method, protocol)
     spec = RunSpec(job.method, job.dataset, job.preset, job.seed, protocol.spec_dict(),
                    method.hparams(), warm, method.end_epoch(protocol),
                    code_digests(type(method)), variant=job.variant,
-                   code_files=code_files(type(method)))
+                   code_files=code_files(type(method)), teacher=teacher_spec)
     keep = frozenset(default_keep_epochs(job.method, protocol) | set(job.keep_epochs))
-    return Run(job, protocol, method, spec, base, begin, keep)
+    return Run(job, protocol, method, spec, base, begin, keep, teacher)
+
+
+TEACHER_VARIANT = "teacher"
+
+
+def resolve_teacher(job: Job, method: Method, protocol: Protocol
+                    ) -> tuple[Run | None, dict[str, Any] | None]:
+    """The teacher run (`TEACHER[teacher]`: the teacher method on the protocol's teacher model,
+    same seed, the job's protocol without a tuned configuration's changes), or the file's
+    digest; (None, None) for a method without a teacher."""
+    request = method.teacher(protocol)
+    if request is None:
+        return None, None
+    if request.file is not None:
+        path = Path(request.file)
+        if not path.is_file():
+            raise UserError(f"{job.method}.teacher_file {path} does not exist; give a "
+                            f"checkpoint of {request.model} (or drop it to train a teacher)")
+        return None, {"file": str(path.resolve()), "model": request.model,
+                      "sha256": file_sha256(path)}
+    overrides = job.overrides if job.teacher_overrides is None else job.teacher_overrides
+    teacher = resolve(replace(job, method=request.method, variant=TEACHER_VARIANT,
+                              overrides={**overrides, "model": request.model},
+                              keep_epochs=(), variant_protocol=False, base_choice=None,
+                              teacher_overrides=None, evaluate=True))
+    return teacher, {"method": teacher.label, "run_key": teacher.spec.key}
 
 
 def default_keep_epochs(method_name: str, protocol: Protocol) -> set[int]:

@@ -43,6 +43,15 @@ def file_digest(path: Path) -> str:
     return files_digest([path])
 
 
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes (a teacher checkpoint given by path)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def _harness_files() -> list[Path]:
     files: list[Path] = []
     for entry in NUMERIC_CODE:

@@ -11,15 +11,18 @@ from __future__ import annotations
 import copy
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from benchmark.common.device import resolve_device
 from benchmark.common.errors import UserError, warn
 from benchmark.common.fileio import (
     atomic_write_json,
+    load_state,
     read_json,
     read_jsonl,
 )
@@ -35,6 +38,7 @@ from benchmark.runs.failure import record_failure
 from benchmark.runs.job import Run
 from benchmark.runs.lock import RunLock
 from benchmark.runs.lock_file import LockHeld
+from benchmark.runs.provenance import file_sha256
 from benchmark.runs.record import eval_cost, evaluate_checkpoint, load_model_file, write_record
 from benchmark.runs.schema import CHECKPOINTS, LockInfo, RunRecord
 
@@ -117,7 +121,48 @@ def _train(run: Run, splits: Splits, device: torch.device, lock: RunLock) -> Non
     Trainer(method=copy.deepcopy(run.method), protocol=run.protocol, splits=splits,
             paths=run.paths, seed=run.job.seed, device=device, keep_epochs=set(run.keep_epochs),
             warm_start_ckpt=warm_ckpt, show_progress=run.job.show_progress,
-            after_epoch=between_epochs).run()
+            after_epoch=between_epochs, teacher=teacher_model(run, splits, device)).run()
+
+
+def teacher_model(run: Run, splits: Splits, device: torch.device) -> nn.Module | None:
+    """The frozen teacher (eval mode, no gradients): the teacher run's model_best.pt (chosen
+    on validation), or the given checkpoint file; None for a method without one."""
+    spec = run.spec.teacher
+    if spec is None:
+        return None
+    if run.teacher is not None:
+        name, state = run.teacher.protocol.model, load_model_file(run.teacher.paths, "best")
+    else:
+        name, state = spec["model"], load_state(Path(spec["file"]))
+        if file_sha256(Path(spec["file"])) != spec["sha256"]:
+            raise UserError(f"{spec['file']} changed since this run was planned; rerun the "
+                            f"command (a new file is a new run)")
+    model = build_model(name, splits.info.num_classes, splits.info.shape)
+    try:
+        model.load_state_dict(state.get("model", state))
+    except RuntimeError as err:
+        raise UserError(f"the teacher checkpoint does not fit {name}: "
+                        f"{str(err).splitlines()[0]}; set teacher_model to its model") from None
+    return model.to(device).eval().requires_grad_(False)
+
+
+def teacher_check(run: Run) -> None:
+    """A teacher run that has not finished: one line before any work."""
+    if run.teacher is not None and not run.teacher.paths.best.exists():
+        raise UserError(f"{run.name} learns from {run.teacher.name}, which has not finished; "
+                        f"run it first (`fairbench run` plans this for you)")
+
+
+def with_teacher_cost(run: Run, train: TrainSummary) -> TrainSummary:
+    """The teacher run's training cost, added to the cost including dependencies."""
+    if run.teacher is None or not run.teacher.paths.done.exists():
+        return train
+    teacher = TrainSummary.from_dict(read_json(run.teacher.paths.done))
+    seconds = teacher.seconds_with_warm_start or teacher.seconds or 0.0
+    passes = teacher.passes_with_warm_start or teacher.passes or 0
+    return replace(train, teacher_seconds=seconds, teacher_passes=passes,
+                   seconds_with_warm_start=(train.seconds_with_warm_start or 0.0) + seconds,
+                   passes_with_warm_start=(train.passes_with_warm_start or 0) + passes)
 
 
 def _train_and_evaluate(run: Run, lock: RunLock) -> dict[str, Any] | None:
@@ -125,6 +170,7 @@ def _train_and_evaluate(run: Run, lock: RunLock) -> dict[str, Any] | None:
     if paths.done.exists() and not run.job.evaluate:
         return None  # trained; this job never evaluates
     warm_start_checkpoint(run)  # a missing base checkpoint: one line before any work
+    teacher_check(run)
     device = resolve_device(run.job.device)
     env = environment(device)
     atomic_write_json(paths.env, env)
@@ -133,7 +179,7 @@ def _train_and_evaluate(run: Run, lock: RunLock) -> dict[str, Any] | None:
         _train(run, splits, device, lock)
     if not run.job.evaluate:
         return None
-    train = TrainSummary.from_dict(read_json(paths.done))
+    train = with_teacher_cost(run, TrainSummary.from_dict(read_json(paths.done)))
     model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
     evaluator = Evaluator(protocol, device, show_progress=run.job.show_progress)
     data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)

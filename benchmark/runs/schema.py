@@ -44,6 +44,7 @@ class RunSpec:
     schema: int = SCHEMA_VERSION
     variant: str = ""               # a sweep's or --tag's name for these settings ("" = none)
     code_files: dict[str, str] = field(default_factory=dict)  # per file; names what changed
+    teacher: dict[str, Any] | None = None  # {"method", "run_key"} or {"file", "sha256"}
 
     @property
     def model(self) -> str:
@@ -54,8 +55,9 @@ class RunSpec:
         fields = asdict(self)
         del fields["code_files"]  # where the code sits is not what it computes
         del fields["schema"]      # the file format's version changes no number
-        if not fields["variant"]:  # runs without a variant keep the keys they always had
-            del fields["variant"]
+        for name in ("variant", "teacher"):  # unset: the keys runs always had
+            if not fields[name]:
+                del fields[name]
         blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

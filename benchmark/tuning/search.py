@@ -55,7 +55,7 @@ def config_job(template: Job, protocol: Protocol, config: TriedConfig,
                                         **lr_overrides(protocol, config.settings[LR_FACTOR_KEY])},
                    method_overrides={**template.method_overrides, template.method: hparams},
                    variant=config_variant(config.index, base), variant_protocol=False,
-                   base_choice=base)
+                   base_choice=base, teacher_overrides=template.overrides)
 
 
 def config_variant(index: int, base: BaseChoice | None) -> str:
