@@ -21,8 +21,8 @@ FMNIST_DEB := /usr/share/datasets/fashion-mnist
 
 install: $(VENV)/.installed
 
-# pyproject.toml declares ranges (a torch already installed in the venv is kept when it is in
-# range); constraints.txt pins the exact versions CI uses (CONSTRAINTS= installs without them)
+# constraints.txt pins the exact versions CI uses; pyproject.toml declares ranges, so with
+# CONSTRAINTS= a torch already in the venv (or the system's, --system-site-packages) is kept
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q "pip>=23"  # an older pip only: no index lookup when it is new enough
@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 # Wheels of every pinned package into $(WHEELS)/ for a machine without internet (PY=3.12 for
 # another Python); there: pip install --no-index --find-links wheels -e '.[dev]' (docs/usage.md)
 wheels:
-	$(or $(wildcard $(BIN)/pip),pip) download -q -d $(WHEELS) -r constraints.txt "setuptools>=64,<81" \
+	$(or $(wildcard $(BIN)/pip),pip) download -q -d $(WHEELS) -r $(or $(CONSTRAINTS),constraints.txt) "setuptools>=64,<81" \
 		$(if $(PY),--python-version $(PY) --only-binary=:all:)
 
 # FMNIST comes from the Debian package when no copy is found (needs apt and root).

@@ -10,8 +10,8 @@ Mechanism, as the official code runs it:
   official `CW_log` computes it: t_k = C * correct_k / N = (C n_k / N) * acc_k (`t_rule=
   "official"`, the default), which equals class k's accuracy acc_k only on a balanced training
   set (on full SVHN C n_k / N ranges from about 0.62 to 1.93); `t_rule="accuracy"` uses acc_k,
-  the paper's description. From epoch `calibrate_from` on (official: 10 of 200; default here round(10/200 *
-  epochs), at least 1):
+  the paper's description. From epoch `calibrate_from` on (official: 10 of 200; default here
+  round(10/200 * epochs), at least 1):
   - CCM (class-wise margin): eps_k = (lambda_eps + t_k) * eps, no clipping; the attack step stays
     the protocol's alpha whatever eps_k is (official: 2/255 for every class).
   - CCR (class-wise regularisation, `trades_cfa`): beta_k = (lambda_beta + t_k) * beta and the

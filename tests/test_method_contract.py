@@ -49,6 +49,23 @@ def _same(a, b) -> bool:
     return torch.equal(torch.as_tensor(a), torch.as_tensor(b))
 
 
+SMOKE = get_protocol("fmnist", "smoke")
+DISTILLERS = [m for m in METHODS if make_method(m, SMOKE).teacher(SMOKE) is not None]
+
+
+@pytest.mark.parametrize("name", DISTILLERS)
+def test_a_teacher_is_trained_first_and_named_in_the_spec(name: str, reference: Path) -> None:
+    """A distillation method's teacher run is trained (and recorded) before it; the student's
+    spec names the teacher's run key and its record counts the teacher's cost."""
+    root = reference / "fmnist" / "smoke"
+    record = json.loads((root / name / "seed0" / "record.json").read_text())
+    teacher = record["spec"]["teacher"]
+    trained = json.loads((root / teacher["method"] / "seed0" / "record.json").read_text())
+    assert trained["spec"]["run_key"] == teacher["run_key"]
+    assert trained["spec"]["protocol"]["model"] == SMOKE.teacher_model
+    assert record["train"]["teacher_passes"] == trained["train"]["passes_with_warm_start"] > 0
+
+
 @pytest.mark.parametrize("name", METHODS)
 def test_hyperparameters_coerce_from_strings(name: str) -> None:
     protocol = get_protocol("fmnist", "smoke")

@@ -202,6 +202,10 @@ class DistillMethod(Method):
 
     teacher_file: str | None = None
 
+    def hparams(self) -> dict[str, Any]:
+        """Without `teacher_file`: the run key holds the file's digest, not where it lies."""
+        return {k: v for k, v in super().hparams().items() if k != "teacher_file"}
+
     def teacher(self, protocol: Protocol) -> TeacherRequest | None:
         if protocol.teacher_model is None:
             raise UserError(f"{self.name} needs a teacher model: --set teacher_model=NAME "

@@ -20,6 +20,7 @@ SELECT_ON = ("robust_avg", "robust_worst")
 # how `fairbench tune` ranks configurations on validation (benchmark/tuning/selection.py)
 TUNE_CRITERIA = ("robust_avg", "robust_worst", "robust_avg_worst")
 TUNING_FIELDS = ("tune_budget", "tune_criterion")  # never in a run's spec: no run depends on them
+SPEC_OMITTED = (*TUNING_FIELDS, "teacher_model")
 AA_ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
 
 
@@ -97,12 +98,19 @@ class Protocol:
 
     def spec_dict(self) -> dict[str, Any]:
         """The fields a run depends on (its spec): all but the tuning settings, which only pick
-        which runs to make."""
-        return {k: v for k, v in self.as_dict().items() if k not in TUNING_FIELDS}
+        which runs to make, and the teacher model (a student's spec names its teacher run);
+        Nesterov only when on (older runs keep their keys' settings)."""
+        d = {k: v for k, v in self.as_dict().items() if k not in SPEC_OMITTED}
+        if not self.nesterov:
+            del d["nesterov"]
+        return d
 
     def validate(self) -> Protocol:
         """Every declared field range, then the checks across fields; UserError if any fails."""
         validate_settings(self)
+        if self.nesterov and self.momentum == 0:
+            raise UserError("nesterov=true needs momentum > 0 (torch's SGD refuses it); set "
+                            "momentum or nesterov=false")
         if self.aa_version == "custom" and not self.aa_attacks:
             raise UserError("aa_version=custom needs aa_attacks, "
                             "e.g. --set aa_attacks=apgd-ce,apgd-t")

@@ -55,16 +55,27 @@ def worker_main(device: str | None, threads: int, parent: int, tasks: Any, resul
                 ) -> None:
     """A worker process: run each (job, block) it is sent until it gets None."""
     signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)  # Ctrl-C reaches every worker: exit quietly
     _die_with_parent(parent)
     import torch
 
+    from benchmark.runs.failure import one_line
     from benchmark.runs.lock_file import LockHeld
     from benchmark.runs.run import run_job
 
     torch.set_num_threads(threads)
     while (task := tasks.get()) is not None:
-        job, block = task
-        run = resolve(replace(job, device=device) if device else job)
+        job, block, key = task
+        try:
+            run = resolve(replace(job, device=device) if device else job)
+        except Exception as err:  # noqa: BLE001 - e.g. a teacher file moved since planning
+            results.put(Outcome(job.name, "failed", f"cannot be set up again in its worker: "
+                                                    f"{one_line(err)}; rerun the command"))
+            continue
+        if run.spec.key != key:  # the code or a file changed between planning and now
+            results.put(Outcome(run.name, "failed", f"its run key changed since planning "
+                                                    f"({key} -> {run.spec.key}); rerun"))
+            continue
         try:
             run_job(run, block=block)
             results.put(Outcome(run.name, "done"))
@@ -93,7 +104,7 @@ class Pool:
 
     def send(self, worker: int, run: Run, block: bool) -> None:
         self.busy[worker] = run
-        self.tasks[worker].put((job_for_worker(run.job), block))
+        self.tasks[worker].put((job_for_worker(run.job), block, run.spec.key))
 
     def alive(self) -> bool:
         return any(q is not None for q in self.tasks)

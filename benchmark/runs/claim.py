@@ -54,19 +54,31 @@ def compare_spec(paths: RunPaths, spec: RunSpec) -> Verdict:
     if paths.failed.exists():
         return Verdict("set_aside", "the old run had failed", old_key)
     new = spec.as_dict()
-    same_settings = all(old.get(k) == new.get(k) for k in ("protocol", "hparams", "seed"))
-    old_warm = {k: v for k, v in (old.get("warm_start") or {}).items() if k != "run_key"}
-    new_warm = {k: v for k, v in (spec.warm_start or {}).items() if k != "run_key"}
-    if same_settings and old_warm == new_warm:
+    if same_settings(old, new):
         files = changed_files(old.get("code_files") or old.get("code"), spec.code_files)
         if files:
             shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3
                                             else "")
             return Verdict("set_aside", f"code changed: {shown}", old_key)
-        return Verdict("set_aside", "its warm-start base's code changed", old_key)
+        what = "teacher" if old.get("teacher") != new.get("teacher") else "warm-start base's code"
+        return Verdict("set_aside", f"its {what} changed", old_key)
     return Verdict("conflict", f"{paths.root} holds a run with other settings "
                                f"({settings_diff(old, new)}); use --results DIR for the new "
                                f"settings, or delete that directory", old_key)
+
+
+def same_settings(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The same seed, protocol and hyperparameters (a setting only one of them has is one the
+    code added or removed: a code change, not another setting), and the same warm start."""
+    def same(section: str) -> bool:
+        a, b = old.get(section) or {}, new.get(section) or {}
+        return all(a[k] == b[k] for k in set(a) & set(b))
+
+    def warm(d: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in (d.get("warm_start") or {}).items() if k != "run_key"}
+
+    return old.get("seed") == new.get("seed") and same("protocol") and same("hparams") and \
+        warm(old) == warm(new)
 
 
 def settings_diff(old: dict[str, Any], new: dict[str, Any], most: int = 3) -> str:

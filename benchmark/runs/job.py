@@ -11,6 +11,7 @@ from benchmark.catalog import get_protocol, make_method, method_registry
 from benchmark.common.errors import UserError
 from benchmark.core.method import Method
 from benchmark.core.protocol import Protocol
+from benchmark.core.recipe import RECIPE_NAME
 from benchmark.core.run_paths import RunPaths
 from benchmark.runs.provenance import code_digests, code_files, file_sha256
 from benchmark.runs.schema import RunSpec, variant_label
@@ -141,19 +142,29 @@ def resolve_teacher(job: Job, method: Method, protocol: Protocol
     request = method.teacher(protocol)
     if request is None:
         return None, None
-    if request.file is not None:
+    if request.file is not None:  # the file's content, not its path, is in the run key
         path = Path(request.file)
         if not path.is_file():
             raise UserError(f"{job.method}.teacher_file {path} does not exist; give a "
                             f"checkpoint of {request.model} (or drop it to train a teacher)")
-        return None, {"file": str(path.resolve()), "model": request.model,
-                      "sha256": file_sha256(path)}
+        return None, {"model": request.model, "sha256": file_sha256(path)}
     overrides = job.overrides if job.teacher_overrides is None else job.teacher_overrides
-    teacher = resolve(replace(job, method=request.method, variant=TEACHER_VARIANT,
+    teacher = resolve(replace(job, method=request.method, variant=teacher_variant(job),
                               overrides={**overrides, "model": request.model},
-                              keep_epochs=(), variant_protocol=False, base_choice=None,
-                              teacher_overrides=None, evaluate=True))
+                              keep_epochs=(), variant_protocol=True, base_choice=None,
+                              teacher_overrides=None))
     return teacher, {"method": teacher.label, "run_key": teacher.spec.key}
+
+
+def teacher_variant(job: Job) -> str:
+    """`teacher`, or `teacher,VARIANT` when the student's variant changes the protocol (a
+    sweep, a tag, `recipe=METHOD` under --recipe): teachers of other settings never share a name;
+    the teacher's own warm-start base takes the same name (variant_protocol)."""
+    if job.teacher_overrides is not None or not job.variant:
+        return TEACHER_VARIANT
+    if job.variant == RECIPE_NAME:
+        return f"{TEACHER_VARIANT},recipe={job.method}"
+    return f"{TEACHER_VARIANT},{job.variant}" if job.variant_protocol else TEACHER_VARIANT
 
 
 def default_keep_epochs(method_name: str, protocol: Protocol) -> set[int]:

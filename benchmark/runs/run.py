@@ -133,16 +133,18 @@ def teacher_model(run: Run, splits: Splits, device: torch.device) -> nn.Module |
     if run.teacher is not None:
         name, state = run.teacher.protocol.model, load_model_file(run.teacher.paths, "best")
     else:
-        name, state = spec["model"], load_state(Path(spec["file"]))
-        if file_sha256(Path(spec["file"])) != spec["sha256"]:
-            raise UserError(f"{spec['file']} changed since this run was planned; rerun the "
-                            f"command (a new file is a new run)")
+        path = Path(run.method.teacher_file)
+        name, state = spec["model"], load_state(path)
+        if file_sha256(path) != spec["sha256"]:
+            raise UserError(f"{path} changed since this run was planned; rerun the command (a "
+                            f"new file is a new run)")
     model = build_model(name, splits.info.num_classes, splits.info.shape)
     try:
         model.load_state_dict(state.get("model", state))
     except RuntimeError as err:
-        raise UserError(f"the teacher checkpoint does not fit {name}: "
-                        f"{str(err).splitlines()[0]}; set teacher_model to its model") from None
+        detail = next((ln.strip() for ln in str(err).splitlines()[1:] if ln.strip()), str(err))
+        raise UserError(f"the teacher checkpoint does not fit {name} ({detail[:160]}); set "
+                        f"teacher_model to its model") from None
     return model.to(device).eval().requires_grad_(False)
 
 
