@@ -7,6 +7,7 @@ without a teacher model is one line."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,46 @@ def test_bad_teacher_settings_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="teacher_file .* does not exist"):
         plan(dataset="fmnist", preset="smoke", methods=["_test_distill"], seeds=[0],
              method_overrides={"_test_distill": {"teacher_file": str(tmp_path / "no.pt")}})
+
+
+def test_teachers_are_named_by_their_students_protocol():
+    waves = plan(dataset="fmnist", preset="smoke", methods=["_test_distill"], seeds=[0],
+                 sweep={"epochs": ["3", "4"]})
+    assert _labels(waves)[0] == ["trades[teacher,epochs=3]", "trades[teacher,epochs=4]"]
+    recipe = plan(dataset="cifar10", preset="full", methods=["fair_ard", "absld"], seeds=[0],
+                  recipe=True)  # two recipes: two teachers, no clash
+    assert _labels(recipe)[0] == ["trades[teacher,recipe=absld]",
+                                  "trades[teacher,recipe=fair_ard]"]
+
+
+def test_a_teacher_file_is_keyed_by_its_content_not_its_path(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.pt", tmp_path / "copy" / "b.pt"
+    torch.save({"model": {"w": torch.ones(2)}}, a)
+    b.parent.mkdir()
+    shutil.copy(a, b)  # the same bytes elsewhere
+    keys = [plan(dataset="fmnist", preset="smoke", methods=["_test_distill"], seeds=[0],
+                 method_overrides={"_test_distill": {"teacher_file": str(p)}})[0][0].spec.key
+            for p in (a, b)]
+    assert keys[0] == keys[1]
+    torch.save({"model": {"w": torch.zeros(2)}}, b)
+    assert plan(dataset="fmnist", preset="smoke", methods=["_test_distill"], seeds=[0],
+                method_overrides={"_test_distill": {"teacher_file": str(b)}}
+                )[0][0].spec.key != keys[0]
+
+
+def test_a_setting_the_code_added_sets_a_run_aside_instead_of_conflicting(tmp_path: Path):
+    """An older spec.json without a newer protocol field (or hyperparameter): a code change."""
+    from benchmark.runs.claim import compare_spec
+
+    run = plan(dataset="fmnist", preset="smoke", methods=["trades"], seeds=[0],
+               results=str(tmp_path))[0][0]
+    old = run.spec.as_dict()
+    old["run_key"] = "0" * 16
+    del old["protocol"]["eps"]  # as if the code had added `eps` since
+    run.paths.root.mkdir(parents=True)
+    run.paths.spec.write_text(json.dumps(old))
+    run.paths.done.write_text("{}")
+    assert compare_spec(run.paths, run.spec).action == "set_aside"
+    old["protocol"]["eps"] = 0.3  # a real other setting
+    run.paths.spec.write_text(json.dumps(old))
+    assert compare_spec(run.paths, run.spec).action == "conflict"
