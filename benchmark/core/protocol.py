@@ -61,6 +61,7 @@ class Protocol:
     aa_version: str = setting("standard", choices=AA_VERSIONS)
     aa_attacks: tuple[str, ...] = setting((), choices=AA_ATTACKS)  # for aa_version="custom"
     aa_per_class: int | None = setting(None, ge=1)  # AutoAttack points per class (None: all)
+    aa_last_per_class: int | None = setting(None, ge=1)  # ... of the last checkpoint (None: same)
     aa_restarts: int = setting(1, ge=1)             # APGD restarts for aa_version="custom"
     aa_targets: int = setting(9, ge=1)              # APGD-T / FAB-T target classes for "custom"
     aa_iters: int = setting(100, ge=1)              # APGD iterations for "custom"
@@ -104,6 +105,13 @@ class Protocol:
         if not self.nesterov:
             del d["nesterov"]
         return d
+
+    def for_checkpoint(self, name: str) -> Protocol:
+        """The protocol that evaluates checkpoint `name`: the last one may keep fewer AutoAttack
+        points (`aa_last_per_class`), the best one (the headline) keeps `aa_per_class`."""
+        if name == "last" and self.aa_last_per_class is not None:
+            return dataclasses.replace(self, aa_per_class=self.aa_last_per_class)
+        return self
 
     def validate(self) -> Protocol:
         """Every declared field range, then the checks across fields; UserError if any fails."""

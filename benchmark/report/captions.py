@@ -30,12 +30,20 @@ def fmt_eps(eps: float) -> str:
 
 
 def _points(coll: Collection, attacks: tuple[str, ...]) -> str:
+    """Points per class, per checkpoint when they differ ("200 (best), 50 (last)")."""
     pc = coll.per_class
-    n = pc.loc[pc["attack"].isin(attacks), "n"].dropna()
-    if n.empty:
+    rows = pc.loc[pc["attack"].isin(attacks)].dropna(subset=["n"])
+    if rows.empty:
         return "unknown"
-    lo, hi = int(n.min()), int(n.max())
-    return str(lo) if lo == hi else f"{lo}-{hi}"
+
+    def span(n: pd.Series) -> str:
+        lo, hi = int(n.min()), int(n.max())
+        return str(lo) if lo == hi else f"{lo}-{hi}"
+
+    by_checkpoint = {c: span(g["n"]) for c, g in rows.groupby("checkpoint", sort=False)}
+    if len(set(by_checkpoint.values())) <= 1:
+        return span(rows["n"])
+    return ", ".join(f"{v} ({c})" for c, v in by_checkpoint.items())
 
 
 @dataclass(frozen=True)

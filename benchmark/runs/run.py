@@ -183,10 +183,11 @@ def _train_and_evaluate(run: Run, lock: RunLock) -> dict[str, Any] | None:
         return None
     train = with_teacher_cost(run, TrainSummary.from_dict(read_json(paths.done)))
     model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
-    evaluator = Evaluator(protocol, device, show_progress=run.job.show_progress)
     data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
     evals, eval_files = {}, {}
     for name in CHECKPOINTS:
+        evaluator = Evaluator(protocol.for_checkpoint(name), device,
+                              show_progress=run.job.show_progress)
         ckpt = load_model_file(paths, name)
         model.load_state_dict(ckpt["model"])
         evals[name], eval_files[name] = evaluate_checkpoint(evaluator, model, data, paths, name,
