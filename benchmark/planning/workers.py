@@ -64,6 +64,8 @@ def worker_main(device: str | None, threads: int, parent: int, tasks: Any, resul
     from benchmark.runs.run import run_job
 
     torch.set_num_threads(threads)
+    if device is not None and device.startswith("cuda"):
+        torch.cuda.set_device(torch.device(device))  # libraries that use the current device
     while (task := tasks.get()) is not None:
         job, block, key = task
         try:

@@ -20,7 +20,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         except md.PackageNotFoundError:
             versions[pkg] = None
     return {**git_state(), "packages": versions, "device": str(device),
-            "cuda": torch.cuda.get_device_name(0) if device.type == "cuda" else None,
+            "cuda": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
             "threads": torch.get_num_threads(), "host": platform.node(),
             "python": platform.python_version()}
 
