@@ -28,6 +28,10 @@ def test_quiet_prints_no_progress(tmp_path: Path, capsys) -> None:
 def test_eta_text():
     assert eta_text(3, 36, 12 * 60) == "3/36 runs done in 12 min; about 2 h 12 min left"
     assert eta_text(2, 2, 90) == "2/2 runs done in 2 min"
+    # reused runs (under 2 s) say nothing of the time left; two workers halve it
+    assert eta_text(3, 13, 130, [0.1, 0.2, 120.0]) == "3/13 runs done in 2 min; about 20 min left"
+    assert eta_text(3, 13, 130, [0.1, 0.2, 120.0], workers=2).endswith("about 10 min left")
+    assert eta_text(2, 10, 1, [0.1, 0.2]) == "2/10 runs done in 0 min"
 
 
 def test_list_presets_of_one_dataset(capsys) -> None:

@@ -35,6 +35,7 @@ def run_local(waves: Sequence[Sequence[Run]], on_error: Report | None = None,
 
     def attempt(run: Run, block: bool) -> bool:
         """Run one run; False if it is held by another launcher (block=False only)."""
+        started = time.perf_counter()
         try:
             run_job(run, block=block,
                     on_wait=lambda owner: note(run, f"waiting for {owner.describe()}"))
@@ -46,11 +47,12 @@ def run_local(waves: Sequence[Sequence[Run]], on_error: Report | None = None,
         except Exception as err:  # noqa: BLE001 - a failed run must not stop the rest
             log.fail(run, failure_message(run, err))
         if on_progress is not None:
-            finished.append(run)
-            on_progress(eta_text(len(finished), total, time.perf_counter() - t0))
+            finished.append(time.perf_counter() - started)
+            on_progress(eta_text(len(finished), total, time.perf_counter() - t0, finished))
         return True
 
-    total, finished, t0 = sum(map(len, waves)), [], time.perf_counter()
+    total, t0 = sum(map(len, waves)), time.perf_counter()
+    finished: list[float] = []  # seconds of each finished run
     for wave in waves:
         deferred = [run for run in wave
                     if not log.skipped(run) and not attempt(run, block=False)]

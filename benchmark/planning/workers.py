@@ -100,12 +100,14 @@ class Pool:
         for proc in self.procs:
             proc.start()
         self.busy: dict[int, Run] = {}
+        self.sent: dict[str, float] = {}  # when each run was sent (for the time left)
 
     def idle(self) -> list[int]:
         return [i for i in range(len(self.procs)) if i not in self.busy]
 
     def send(self, worker: int, run: Run, block: bool) -> None:
         self.busy[worker] = run
+        self.sent[run.name] = time.perf_counter()
         self.tasks[worker].put((job_for_worker(run.job), block, run.spec.key))
 
     def alive(self) -> bool:
@@ -152,13 +154,16 @@ def run_parallel(waves: Sequence[Sequence[Run]], devices: Sequence[str | None], 
     pending = [run for wave in waves for run in wave]
     held: list[Run] = []
     finished: set[str] = set()
+    worked: list[float] = []  # seconds of each finished run, from sending it to its outcome
     total, t0 = len(pending), time.perf_counter()
     pool = Pool(devices, threads)
 
     def settle(run: Run) -> None:
         finished.add(run.name)
+        now = time.perf_counter()
+        worked.append(now - pool.sent.pop(run.name, now))
         if on_progress is not None:
-            on_progress(eta_text(len(finished), total, time.perf_counter() - t0))
+            on_progress(eta_text(len(finished), total, now - t0, worked, len(devices)))
 
     try:
         while pending or held or pool.busy:
