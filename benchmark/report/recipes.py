@@ -57,8 +57,11 @@ def recipes_markdown() -> str:
     rows = recipe_rows()
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(r[c].replace("|", "/") for c in COLUMNS) + " |" for r in rows]
-    lines += ["", "Deviations from the published recipes:", ""]
     registry = method_registry()
+    without = [n for n in registry.names()
+               if not n.startswith("_") and not recipes_of(registry.get(n))]
+    lines += ["", f"Methods without an official recipe: {', '.join(without) or 'none'}."]
+    lines += ["", "Deviations from the published recipes:", ""]
     lines += [f"- {name} ({dataset}): {recipe.deviations or 'none'}."
               for name in registry.names()
               for dataset, recipe in recipes_of(registry.get(name)).items()]
