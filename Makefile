@@ -15,6 +15,10 @@ DEVICES  ?=
 CONSTRAINTS ?= constraints.txt
 WHEELS   ?= wheels
 PY       ?=
+INSTALLER ?= uv
+UV_VERSION := 0.13.9
+OFFLINE  ?=
+FROM_WHEELS := $(if $(OFFLINE),--no-index --find-links $(WHEELS))
 FMNIST_DEB := /usr/share/datasets/fashion-mnist
 
 .PHONY: bench test perf gpu-check lint report status install data clean-results wheels
@@ -22,17 +26,27 @@ FMNIST_DEB := /usr/share/datasets/fashion-mnist
 install: $(VENV)/.installed
 
 # constraints.txt pins the exact versions CI uses; pyproject.toml declares ranges, so with
-# CONSTRAINTS= a torch already in the venv (or the system's, --system-site-packages) is kept
+# CONSTRAINTS= a torch already in the venv (or the system's, --system-site-packages) is kept.
+# INSTALLER=uv (default) installs with uv, itself pip-installed into the venv: from its cache,
+# seconds where pip takes a minute and more for torch's CUDA wheels; INSTALLER=pip for plain pip.
+# OFFLINE=1 installs from the wheels in $(WHEELS)/ only (`make wheels` on a machine online).
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q "pip>=23"  # an older pip only: no index lookup when it is new enough
-	$(BIN)/pip install -q $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
+ifeq ($(INSTALLER),uv)
+	$(BIN)/pip install -q $(FROM_WHEELS) "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install -q --python $(BIN)/python $(FROM_WHEELS) \
+		$(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
+else
+	$(BIN)/pip install -q $(FROM_WHEELS) "pip>=23"  # an older pip: no index lookup when new enough
+	$(BIN)/pip install -q $(FROM_WHEELS) $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
+endif
 	touch $@
 
-# Wheels of every pinned package into $(WHEELS)/ for a machine without internet (PY=3.12 for
-# another Python); there: pip install --no-index --find-links wheels -e '.[dev]' (docs/usage.md)
+# Wheels of every pinned package (and of uv, pip, setuptools) into $(WHEELS)/ for a machine
+# without internet (PY=3.12 for another Python); there: make test OFFLINE=1 (docs/usage.md)
 wheels:
-	$(or $(wildcard $(BIN)/pip),pip) download -q -d $(WHEELS) -r $(or $(CONSTRAINTS),constraints.txt) "setuptools>=64,<81" \
+	$(or $(wildcard $(BIN)/pip),pip) download -q -d $(WHEELS) -r $(or $(CONSTRAINTS),constraints.txt) \
+		"setuptools>=64,<81" "uv==$(UV_VERSION)" "pip>=23" \
 		$(if $(PY),--python-version $(PY) --only-binary=:all:)
 
 # FMNIST comes from the Debian package when no copy is found (needs apt and root).

@@ -29,12 +29,33 @@ def _plan(results: Path, method: str):
                 results=str(results), show_progress=False, overrides={"epochs": EPOCHS})
 
 
+def _last_epoch(name: str) -> int:
+    protocol = get_protocol("fmnist", "smoke", {"epochs": EPOCHS})
+    return make_method(name, protocol).end_epoch(protocol) - 1
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every method trained uninterrupted, once."""
+    """Every method trained uninterrupted, once. Each method's run directory is also copied as
+    it stands when its last epoch begins (under `killed/NAME`, without the live lock): what a
+    kill at that moment leaves on disk (a KeyboardInterrupt writes nothing and frees the lock),
+    so the resume test starts from it without training the first epochs again."""
     results = tmp_path_factory.mktemp("contract_ref")
-    for method in METHODS:
-        assert run_local(_plan(results, method)) == []
+    original = train_mod.Trainer._train_epoch
+
+    def snapshot_last_epoch(self, epoch, *args):
+        label = self.paths.root.parent.name  # METHOD for the method's own run
+        if label in METHODS and epoch == _last_epoch(label):
+            shutil.copytree(self.paths.root, results / "killed" / label,
+                            ignore=shutil.ignore_patterns("lock.json"), dirs_exist_ok=False)
+        return original(self, epoch, *args)
+
+    train_mod.Trainer._train_epoch = snapshot_last_epoch
+    try:
+        for method in METHODS:
+            assert run_local(_plan(results, method)) == []
+    finally:
+        train_mod.Trainer._train_epoch = original
     return results
 
 
@@ -83,8 +104,8 @@ def test_docstring_names_paper_and_code(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_smoke_run_logs_state_and_exact_resume(name: str, reference: Path, tmp_path: Path,
-                                               monkeypatch) -> None:
+def test_smoke_run_logs_state_and_exact_resume(name: str, reference: Path, tmp_path: Path
+                                               ) -> None:
     ref_run = reference / f"fmnist/smoke/{name}/seed0"
     log = read_jsonl(ref_run / "train.jsonl")
     assert log and all(json.loads(json.dumps(line)) == line for line in log)
@@ -93,24 +114,18 @@ def test_smoke_run_logs_state_and_exact_resume(name: str, reference: Path, tmp_p
     fresh = make_method(name, get_protocol("fmnist", "smoke"))
     fresh.load_state_dict(ckpt["method"])
     assert _same(fresh.state_dict(), ckpt["method"])
-    # killed in its last epoch, then resumed: the same weights as the uninterrupted run
-    original = train_mod.Trainer._train_epoch
-    protocol = get_protocol("fmnist", "smoke", {"epochs": EPOCHS})
-    last = make_method(name, protocol).end_epoch(protocol) - 1
-
-    def dies_in_last_epoch(self, epoch, *args):
-        if self.method.name == name and epoch == last:
-            raise KeyboardInterrupt
-        return original(self, epoch, *args)
-
-    for job in (j for wave in _plan(tmp_path, name)[:-1] for j in wave):  # bases: reuse
+    # killed as its last epoch began (the fixture's copy), then resumed: the same weights as
+    # the uninterrupted run
+    waves = _plan(tmp_path, name)
+    for job in (j for wave in waves[:-1] for j in wave):  # bases: reuse
         shutil.copytree(reference / job.paths.root.relative_to(tmp_path),
                         job.paths.root)
-    monkeypatch.setattr(train_mod.Trainer, "_train_epoch", dies_in_last_epoch)
-    with pytest.raises(KeyboardInterrupt):
-        run_local(_plan(tmp_path, name))
-    monkeypatch.setattr(train_mod.Trainer, "_train_epoch", original)
-    assert run_local(_plan(tmp_path, name)) == []
+    killed = tmp_path / f"fmnist/smoke/{name}/seed0"
+    shutil.copytree(reference / "killed" / name, killed)
+    assert not (killed / "record.json").exists() and (killed / "ckpt_last.pt").exists()
+    assert [line["epoch"] for line in read_jsonl(killed / "train.jsonl")][-1] == \
+        _last_epoch(name)  # epochs count from 1: the last one is still to train
+    assert run_local(waves) == []
     ref = load_state(ref_run / "model_last.pt")["model"]
     got = load_state(tmp_path / f"fmnist/smoke/{name}/seed0/model_last.pt")["model"]
     assert all(torch.equal(ref[k], got[k]) for k in ref)

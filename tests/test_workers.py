@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 
 from benchmark.cli.main import main
 from benchmark.planning.workers import worker_devices
+from benchmark.runs.lock import RunLock
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ["run", "--dataset", "fmnist", "--preset", "smoke", "--seeds", "0", "--quiet",
@@ -47,14 +49,28 @@ def _same_run(a: Path, b: Path) -> None:
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def _release_when(lock: RunLock, exists: Path, timeout: float = 120.0) -> None:
+    """Release `lock` once `exists` appears (or after `timeout` seconds)."""
+    stop = time.monotonic() + timeout
+    while not exists.exists() and time.monotonic() < stop:
+        time.sleep(0.1)
+    lock.release()
+
+
 def test_two_workers_match_one_and_a_failure_stops_nothing_else(tmp_path: Path, one_thread,
                                                                 capsys) -> None:
     """trades diverges (beta 1e30): its dependent trades_dafa is not run; pgd_at and ham (a
-    warm start from pgd_at) finish with the numbers of the sequential launcher."""
+    warm start from pgd_at) finish with the numbers of the sequential launcher. pgd_at is held
+    by another launcher (this test) at first: the launcher says so and runs it last, waiting."""
+    other = RunLock(_run_dir(tmp_path / "two", "pgd_at"))
+    assert other.acquire() is None
+    threading.Thread(target=_release_when, daemon=True, args=(
+        other, _run_dir(tmp_path / "two", "trades") / "failed.json")).start()
     code = main([*SMOKE, "--methods", "pgd_at,ham,trades,trades_dafa", "--workers", "2",
                  "--results", str(tmp_path / "two"), "--set", "trades.beta=1e30"])
     err = capsys.readouterr().err
     assert code == 1
+    assert "pgd_at/seed0: held by" in err and "running the others first" in err
     assert "trades/seed0: failed: non-finite loss" in err
     assert "trades_dafa/seed0: not run: its warm start" in err
     failed = json.loads((_run_dir(tmp_path / "two", "trades_dafa") / "failed.json").read_text())

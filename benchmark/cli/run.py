@@ -150,7 +150,7 @@ def launch(waves: list[list[Run]], args: argparse.Namespace, inputs: RunInputs
 
         threads = max(1, torch.get_num_threads() // inputs.workers)  # CPU threads per worker
         return run_parallel(waves, worker_devices(inputs.devices, inputs.workers), threads,
-                            on_error=error, on_progress=on_progress)
+                            on_error=error, on_note=note, on_progress=on_progress)
     if args.launcher == "local":
         return run_local(waves, on_error=error, on_note=note, on_progress=on_progress)
     return run_submitit(waves, Path(args.results) / ".submitit", cluster=_cluster(args),

@@ -81,8 +81,9 @@ def worker_main(device: str | None, threads: int, parent: int, tasks: Any, resul
         try:
             run_job(run, block=block)
             results.put(Outcome(run.name, "done"))
-        except LockHeld:
-            results.put(Outcome(run.name, "held"))
+        except LockHeld as held:
+            results.put(Outcome(run.name, "held",
+                                f"held by {held.owner.describe()}; running the others first"))
         except Exception as err:  # noqa: BLE001 - a failed run must not stop the worker
             results.put(Outcome(run.name, "failed", failure_message(run, err)))
 
@@ -147,9 +148,10 @@ class Pool:
 
 
 def run_parallel(waves: Sequence[Sequence[Run]], devices: Sequence[str | None], threads: int,
-                 on_error: Report | None = None,
+                 on_error: Report | None = None, on_note: Report | None = None,
                  on_progress: Callable[[str], None] | None = None) -> list[tuple[Run, str]]:
-    """Run every run on len(devices) workers; returns the (run, error) failures."""
+    """Run every run on len(devices) workers; returns the (run, error) failures. `on_note` hears
+    of a run held by another launcher (retried last, waiting for it)."""
     log = FailureLog(on_error)
     pending = [run for wave in waves for run in wave]
     held: list[Run] = []
@@ -178,6 +180,8 @@ def run_parallel(waves: Sequence[Sequence[Run]], devices: Sequence[str | None], 
             run, outcome = pool.next_outcome()
             if outcome.status == "held":
                 held.append(run)
+                if on_note is not None:
+                    on_note(run, outcome.message)
                 continue
             if outcome.status == "failed":
                 log.fail(run, outcome.message)

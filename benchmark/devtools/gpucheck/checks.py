@@ -23,7 +23,8 @@ class Size:
 # sized for about 5 minutes on one recent data-centre GPU (docs/speed.md, the arithmetic)
 FULL = Size(train_images={"preact_resnet18": 128 * 8, "wrn_34_10": 128 * 2}, per_class=5,
             tiny=False, worker_images=128 * 8)
-TINY = Size(train_images={"preact_resnet18": 8, "wrn_34_10": 4}, per_class=1, tiny=True)
+TINY = Size(train_images={"preact_resnet18": 4, "wrn_34_10": 2}, per_class=1, tiny=True,
+            worker_images=4)  # two updates of batch 2 (wrn_34_10: one)
 DEFAULT_BUDGET_SECONDS = 300.0       # --budget: later steps are skipped once it is spent
 
 
@@ -44,7 +45,8 @@ class Skipped(Exception):
 
 @dataclass
 class Budget:
-    """The check's time budget (None: none), read between steps: a running step finishes."""
+    """The check's time budget (None: none), read between steps: a running step finishes, and
+    the first step always runs (a check that ran nothing would prove nothing)."""
 
     seconds: float | None
     start: float = field(default_factory=time.perf_counter)
@@ -58,7 +60,7 @@ def run_check(name: str, checks: list[Check], work: Callable[[Check], None],
     """Run step `name` (`work` fills its numbers) and append its outcome to `checks`: passed,
     skipped (also when the time budget is spent: never run, never failed), or failed with the
     error's first line and a short traceback; never raises."""
-    if budget is not None and budget.spent():
+    if budget is not None and checks and budget.spent():
         checks.append(Check(name, "skipped", error=f"time budget of {budget.seconds:.0f} s "
                                                    f"spent (--budget SECONDS, 0 for none)"))
         return

@@ -26,7 +26,7 @@ def _protocol(model: str, size: Size) -> Protocol:
     if WORKER_MODELS[model] == "cifar10":
         return protocol_for("quick", size, model)
     p = get_protocol("fmnist", "quick")
-    return replace(p, batch_size=4, train_steps=3) if size.tiny else p
+    return replace(p, batch_size=2, train_steps=3) if size.tiny else p
 
 
 def _splits(p: Protocol, n: int) -> Any:

@@ -38,13 +38,13 @@ def eager_compile(enabled: bool) -> Iterator[None]:
 
 def protocol_for(preset: str, size: Size, model: str = "preact_resnet18",
                  **changes: Any) -> Protocol:
-    """cifar10 `preset`'s protocol with this check's points per class; tiny: batch 4, 3 training
+    """cifar10 `preset`'s protocol with this check's points per class; tiny: batch 2, 3 training
     attack steps (HAM's early check needs them), 1 validation/evaluation step, 2-iteration
     APGD-CE + APGD-T."""
     p = replace(get_protocol("cifar10", preset), model=model, val_per_class=size.per_class,
                 test_per_class=size.per_class, aa_per_class=size.per_class)
     if size.tiny:
-        p = replace(p, batch_size=4, eval_batch_size=16, train_steps=3, val_steps=1,
+        p = replace(p, batch_size=2, eval_batch_size=16, train_steps=3, val_steps=1,
                     eval_pgd_steps=1, eval_cw_steps=1, aa_version="custom",
                     aa_attacks=("apgd-ce", "apgd-t"), aa_iters=2, aa_targets=2)
     return replace(p, **changes)
