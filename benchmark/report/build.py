@@ -18,6 +18,7 @@ from benchmark.report.html import render_html
 from benchmark.report.intervals import add_intervals, add_paired_tests
 from benchmark.report.masking import masking_frame, masking_text
 from benchmark.report.plots import write_plots
+from benchmark.report.power import detectable_text
 from benchmark.report.published import published_beside, published_markdown
 from benchmark.report.render import (
     md_escape,
@@ -35,9 +36,9 @@ FORMATS = ("latex", "md", "csv", "html")
 
 
 def markdown_notes(summary: pd.DataFrame, pgd_steps: str, tune: Any) -> str:
-    """The sentences under the Markdown table: the paired test, the gradient-masking flag and,
-    for a tuned comparison, the tuning caption."""
-    notes = [paired_text(summary), masking_text(summary, pgd_steps),
+    """The sentences under the Markdown table: the paired test, the smallest detectable
+    difference, the gradient-masking flag and, for a tuned comparison, the tuning caption."""
+    notes = [paired_text(summary), detectable_text(summary), masking_text(summary, pgd_steps),
              f"{caption(tune)} Every configuration: tune.md." if tune else ""]
     return "".join(f"\n{md_escape(n)}\n" for n in notes if n)
 

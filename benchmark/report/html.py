@@ -27,6 +27,7 @@ from benchmark.report.captions import (
 )
 from benchmark.report.collect import Collection
 from benchmark.report.masking import masking_text
+from benchmark.report.power import detectable_text
 from benchmark.report.published import num
 from benchmark.report.render import MD_SYMBOLS
 from benchmark.report.table_model import Table, display_names
@@ -222,6 +223,7 @@ def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
     tables = "".join(_table(table, i, records, summary) for i in range(len(table.panels)))
     paired = paired_text(summary) if summary is not None else ""
     masking = masking_text(summary, facts.pgd_steps) if summary is not None else ""
+    detectable = detectable_text(summary) if summary is not None else ""
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body>",
@@ -231,6 +233,7 @@ def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
         f"seeds, ± std across seeds, [95 % bootstrap interval over seeds and test points] "
         f"(docs/protocols.md).</p>{tables}",
         f'<p class="note">{_esc(paired)}</p>' if paired else "",
+        f'<p class="note">{_esc(detectable)}</p>' if detectable else "",
         f'<p class="note">{_esc(masking)}</p>' if masking else "",
         _heatmap(coll), _plots(out),
         _published(published if published is not None else pd.DataFrame()),

@@ -1,0 +1,42 @@
+"""The smallest detectable difference: the pooled seed spread and the t-test arithmetic, by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from benchmark.report.power import detectable_difference, detectable_text
+
+
+def _summary(stds: list[float], seeds: list[int]) -> pd.DataFrame:
+    rows = [{"checkpoint": "best", "method": f"m{i}", "seeds": n,
+             "autoattack_avg_std": sd, "autoattack_worst_std": sd / 2}
+            for i, (sd, n) in enumerate(zip(stds, seeds, strict=True))]
+    rows.append({"checkpoint": "last", "method": "m0", "seeds": 3,
+                 "autoattack_avg_std": 0.5, "autoattack_worst_std": 0.5})  # not pooled
+    return pd.DataFrame(rows)
+
+
+def test_detectable_difference_by_hand():
+    # pooled variance (2 * 0.02^2 + 2 * 0.04^2) / 4 = 0.001: sd 3.1623 points;
+    # t(0.975, 4) = 2.776445, t(0.8, 4) = 0.940965; sqrt(2/3) = 0.816497
+    d = detectable_difference(_summary([0.02, 0.04], [3, 3]), "avg")
+    assert d is not None and d.seeds == 3 and d.methods == 2
+    assert d.pooled_sd == pytest.approx(100 * math.sqrt(0.001))
+    assert d.points == pytest.approx((2.776445 + 0.940965) * 3.162278 * 0.816497, rel=1e-5)
+
+
+def test_methods_of_one_seed_are_not_pooled_and_too_few_say_nothing():
+    d = detectable_difference(_summary([0.02, 0.04, float("nan")], [3, 3, 1]), "avg")
+    assert d is not None and d.methods == 2
+    assert detectable_difference(_summary([0.02, float("nan")], [3, 1]), "avg") is None
+    assert detectable_text(_summary([0.02, float("nan")], [3, 1])) == ""
+
+
+def test_the_sentence_names_both_statistics():
+    text = detectable_text(_summary([0.02, 0.04], [3, 3]))
+    assert text.startswith("Smallest detectable difference with 3 seeds per method")
+    assert "9.6 points in AutoAttack average accuracy" in text
+    assert "4.8 points in AutoAttack worst-class accuracy" in text
