@@ -29,12 +29,14 @@ install: $(VENV)/.installed
 # CONSTRAINTS= a torch already in the venv (or the system's, --system-site-packages) is kept.
 # INSTALLER=uv (default) installs with uv, itself pip-installed into the venv: from its cache,
 # seconds where pip takes a minute and more for torch's CUDA wheels; INSTALLER=pip for plain pip.
+# Bytecode is compiled at install (as pip does): where PYTHONDONTWRITEBYTECODE is set, every
+# test process would otherwise compile torch again.
 # OFFLINE=1 installs from the wheels in $(WHEELS)/ only (`make wheels` on a machine online).
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 ifeq ($(INSTALLER),uv)
 	$(BIN)/pip install -q $(FROM_WHEELS) "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install -q --python $(BIN)/python $(FROM_WHEELS) \
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python $(FROM_WHEELS) \
 		$(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
 else
 	$(BIN)/pip install -q $(FROM_WHEELS) "pip>=23"  # an older pip: no index lookup when new enough

@@ -9,13 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
+import benchmark.planning.workers as workers_mod
 from benchmark.cli.main import main
 from benchmark.planning.workers import worker_devices
 from benchmark.runs.lock import RunLock
@@ -49,23 +49,24 @@ def _same_run(a: Path, b: Path) -> None:
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def _release_when(lock: RunLock, exists: Path, timeout: float = 120.0) -> None:
-    """Release `lock` once `exists` appears (or after `timeout` seconds)."""
-    stop = time.monotonic() + timeout
-    while not exists.exists() and time.monotonic() < stop:
-        time.sleep(0.1)
-    lock.release()
-
-
 def test_two_workers_match_one_and_a_failure_stops_nothing_else(tmp_path: Path, one_thread,
-                                                                capsys) -> None:
+                                                                capsys, monkeypatch) -> None:
     """trades diverges (beta 1e30): its dependent trades_dafa is not run; pgd_at and ham (a
     warm start from pgd_at) finish with the numbers of the sequential launcher. pgd_at is held
     by another launcher (this test) at first: the launcher says so and runs it last, waiting."""
     other = RunLock(_run_dir(tmp_path / "two", "pgd_at"))
     assert other.acquire() is None
-    threading.Thread(target=_release_when, daemon=True, args=(
-        other, _run_dir(tmp_path / "two", "trades") / "failed.json")).start()
+    original = workers_mod.run_parallel
+
+    def released_once_heard(*args, on_note=None, **kwargs):
+        """The launcher's notes go on to stderr; the one saying pgd_at is held frees it."""
+        def note(run, message):
+            on_note(run, message)
+            if run.job.method == "pgd_at":
+                other.release()
+        return original(*args, on_note=note, **kwargs)
+
+    monkeypatch.setattr(workers_mod, "run_parallel", released_once_heard)
     code = main([*SMOKE, "--methods", "pgd_at,ham,trades,trades_dafa", "--workers", "2",
                  "--results", str(tmp_path / "two"), "--set", "trades.beta=1e30"])
     err = capsys.readouterr().err
