@@ -18,7 +18,8 @@ PY       ?=
 INSTALLER ?= uv
 UV_VERSION := 0.13.9
 OFFLINE  ?=
-FROM_WHEELS := $(if $(OFFLINE),--no-index --find-links $(WHEELS))
+FROM_WHEELS := $(if $(filter 1 yes true,$(OFFLINE)),--no-index --find-links $(WHEELS))
+$(if $(filter-out uv pip,$(INSTALLER)),$(error INSTALLER must be uv or pip, not '$(INSTALLER)'))
 FMNIST_DEB := /usr/share/datasets/fashion-mnist
 
 .PHONY: bench test perf gpu-check lint report status install data clean-results wheels
@@ -37,6 +38,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 ifeq ($(INSTALLER),uv)
 	$(BIN)/pip install -q $(FROM_WHEELS) "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python $(FROM_WHEELS) \
+		$(if $(FROM_WHEELS),--offline) \
 		$(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
 else
 	$(BIN)/pip install -q $(FROM_WHEELS) "pip>=23"  # an older pip: no index lookup when new enough

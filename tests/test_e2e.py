@@ -4,6 +4,7 @@ warm starts, one-line errors."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -219,5 +220,9 @@ def test_new_method_test_template_passes_against_the_method_template(tmp_path: P
     monkeypatch.syspath_prepend(str(test_file.parent))
     registry = method_registry()  # the probe leaves it when the test ends (other tests list it)
     monkeypatch.setattr(registry, "_items", dict(registry._items))
-    importlib.import_module("tmpl_probe_method")               # registers the method
-    importlib.import_module("test_tmpl_probe_method").test_loss_matches_a_hand_computation()
+    try:
+        importlib.import_module("tmpl_probe_method")               # registers the method
+        importlib.import_module("test_tmpl_probe_method").test_loss_matches_a_hand_computation()
+    finally:
+        for module in ("tmpl_probe_method", "test_tmpl_probe_method"):
+            sys.modules.pop(module, None)

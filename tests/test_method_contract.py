@@ -47,7 +47,8 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
         label = self.paths.root.parent.name  # METHOD for the method's own run
         if label in METHODS and epoch == _last_epoch(label):
             shutil.copytree(self.paths.root, results / "killed" / label,
-                            ignore=shutil.ignore_patterns("lock.json"), dirs_exist_ok=False)
+                            ignore=shutil.ignore_patterns("lock.json", ".lock.json.*"),
+                            dirs_exist_ok=False)
         return original(self, epoch, *args)
 
     train_mod.Trainer._train_epoch = snapshot_last_epoch

@@ -40,3 +40,17 @@ def test_the_sentence_names_both_statistics():
     assert text.startswith("Smallest detectable difference with 3 seeds per method")
     assert "9.6 points in AutoAttack average accuracy" in text
     assert "4.8 points in AutoAttack worst-class accuracy" in text
+    assert text.endswith("That test detects smaller true differences with probability below 80 %.")
+
+
+def test_mixed_seed_counts_take_the_smaller_common_count_and_say_so():
+    d = detectable_difference(_summary([0.02, 0.04, 0.03, 0.01], [2, 2, 5, 5]), "avg")
+    assert d is not None and d.seeds == 2 and d.mixed
+    assert "(the most common count; methods with fewer seeds resolve less)" in \
+        detectable_text(_summary([0.02, 0.04, 0.03, 0.01], [2, 2, 5, 5]))
+
+
+def test_no_spread_states_no_number():
+    text = detectable_text(_summary([0.0, 0.0], [3, 3]))
+    assert "0.0 points" not in text
+    assert "none stated for AutoAttack average accuracy (every seed" in text

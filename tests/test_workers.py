@@ -50,20 +50,21 @@ def _same_run(a: Path, b: Path) -> None:
 
 
 def test_two_workers_match_one_and_a_failure_stops_nothing_else(tmp_path: Path, one_thread,
-                                                                capsys, monkeypatch) -> None:
+                                                                capsys, monkeypatch,
+                                                                request) -> None:
     """trades diverges (beta 1e30): its dependent trades_dafa is not run; pgd_at and ham (a
     warm start from pgd_at) finish with the numbers of the sequential launcher. pgd_at is held
     by another launcher (this test) at first: the launcher says so and runs it last, waiting."""
     other = RunLock(_run_dir(tmp_path / "two", "pgd_at"))
     assert other.acquire() is None
+    request.addfinalizer(other.release)  # whatever happens (release is idempotent)
     original = workers_mod.run_parallel
 
     def released_once_heard(*args, on_note=None, **kwargs):
-        """The launcher's notes go on to stderr; the one saying pgd_at is held frees it."""
+        """The launcher's notes go on to stderr; the first one frees the lock."""
         def note(run, message):
             on_note(run, message)
-            if run.job.method == "pgd_at":
-                other.release()
+            other.release()
         return original(*args, on_note=note, **kwargs)
 
     monkeypatch.setattr(workers_mod, "run_parallel", released_once_heard)

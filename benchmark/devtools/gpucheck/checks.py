@@ -17,7 +17,7 @@ class Size:
     train_images: dict[str, int]     # training images per timed epoch, per model
     per_class: int                   # evaluation and validation points per class
     tiny: bool                       # tiny settings (protocol_for), eager torch.compile
-    worker_images: int = 8           # images per timed epoch of the `workers per gpu` step
+    worker_images: int               # images per timed epoch of the `workers per gpu` step
 
 
 # sized for about 5 minutes on one recent data-centre GPU (docs/speed.md, the arithmetic)
