@@ -12,7 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from benchmark.planning.outcomes import FailureLog, Report, eta_text, failure_message
+from benchmark.planning.outcomes import (
+    FailureLog,
+    Report,
+    eta_text,
+    failure_message,
+    held_message,
+)
 from benchmark.runs.job import Run
 from benchmark.runs.lock_file import LockHeld
 from benchmark.runs.run import run_job
@@ -40,7 +46,7 @@ def run_local(waves: Sequence[Sequence[Run]], on_error: Report | None = None,
             run_job(run, block=block,
                     on_wait=lambda owner: note(run, f"waiting for {owner.describe()}"))
         except LockHeld as held:
-            note(run, f"held by {held.owner.describe()}; running the others first")
+            note(run, held_message(held))
             return False
         except KeyboardInterrupt:
             raise

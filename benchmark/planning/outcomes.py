@@ -8,9 +8,14 @@ from collections.abc import Callable
 from benchmark.common.errors import RunFailed, UserError
 from benchmark.runs.failure import mark_not_run, one_line
 from benchmark.runs.job import Run
-from benchmark.runs.lock_file import LockLost
+from benchmark.runs.lock_file import LockHeld, LockLost
 
 Report = Callable[[Run, str], None]
+
+
+def held_message(held: LockHeld) -> str:
+    """The note for a run another live launcher holds (it is retried last, waiting)."""
+    return f"held by {held.owner.describe()}; running the others first"
 
 
 def failure_message(run: Run, err: BaseException) -> str:

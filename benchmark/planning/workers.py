@@ -20,7 +20,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from benchmark.planning.outcomes import FailureLog, Report, eta_text, failure_message
+from benchmark.planning.outcomes import (
+    FailureLog,
+    Report,
+    eta_text,
+    failure_message,
+    held_message,
+)
 from benchmark.runs.job import Job, Run, resolve
 
 POLL_SECONDS = 1.0  # how often the launcher checks that its workers are alive
@@ -82,8 +88,7 @@ def worker_main(device: str | None, threads: int, parent: int, tasks: Any, resul
             run_job(run, block=block)
             results.put(Outcome(run.name, "done"))
         except LockHeld as held:
-            results.put(Outcome(run.name, "held",
-                                f"held by {held.owner.describe()}; running the others first"))
+            results.put(Outcome(run.name, "held", held_message(held)))
         except Exception as err:  # noqa: BLE001 - a failed run must not stop the worker
             results.put(Outcome(run.name, "failed", failure_message(run, err)))
 
