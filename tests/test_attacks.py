@@ -6,12 +6,11 @@ from torch import nn
 
 from benchmark.core.attacks import Iterate, PassCounter, PGDRule, pgd
 from benchmark.core.losses import cw_margin
-from benchmark.core.models import build_model
+from untrained import untrained
 
 
 def _model() -> nn.Module:
-    torch.manual_seed(0)
-    return build_model("small_cnn", 10, (1, 28, 28)).eval()
+    return untrained("small_cnn", (1, 28, 28))
 
 
 def _batch(n: int = 16):

@@ -12,6 +12,7 @@ import torch
 from benchmark.core.models import build_model
 from benchmark.runs.job import Job
 from benchmark.runs.run import run_job
+from untrained import untrained
 
 
 def _params(model: torch.nn.Module) -> int:
@@ -41,9 +42,29 @@ def test_small_cnn_on_rgb32() -> None:
         assert model(torch.rand(2, 3, 32, 32)).shape == (2, 10)
 
 
-def _fixed(name: str, shape: tuple[int, int, int]) -> tuple[torch.nn.Module, torch.Tensor]:
+def test_small_cnn_starts_as_trades_small_cnn() -> None:
+    """He-normal convolutions with zero biases, a zero output layer, default hidden linears (so
+    every input gets the same logits until the first update)."""
     torch.manual_seed(0)
-    return build_model(name, 10, shape).eval(), torch.rand(64, *shape)
+    model = build_model("small_cnn", 10, (1, 28, 28)).requires_grad_(False)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(convs) == 4 and len(linears) == 3
+    for conv in convs:
+        fan_in = conv.weight[0].numel()
+        assert float(conv.weight.std()) == pytest.approx((2 / fan_in) ** 0.5, rel=0.1)
+        assert not conv.bias.any()
+    for hidden in linears[:2]:  # PyTorch's default: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+        bound = hidden.weight.shape[1] ** -0.5
+        assert float(hidden.weight.abs().max()) <= bound and float(hidden.weight.std()) > 0
+    assert not linears[2].weight.any() and not linears[2].bias.any()
+    with torch.no_grad():
+        assert not model.eval()(torch.rand(3, 1, 28, 28)).any()
+
+
+def _fixed(name: str, shape: tuple[int, int, int]) -> tuple[torch.nn.Module, torch.Tensor]:
+    model = untrained(name, shape)
+    return model, torch.rand(64, *shape)
 
 
 @pytest.mark.parametrize("name,shape", [("preact_resnet18", (3, 32, 32)),
