@@ -3,10 +3,10 @@
 import torch
 import torch.nn.functional as F
 from torch import nn
+from untrained import untrained
 
 from benchmark.core.attacks import Iterate, PassCounter, PGDRule, pgd
 from benchmark.core.losses import cw_margin
-from untrained import untrained
 
 
 def _model() -> nn.Module:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from untrained import untrained
 
 from benchmark.core.models import build_model
 from benchmark.runs.job import Job
 from benchmark.runs.run import run_job
-from untrained import untrained
 
 
 def _params(model: torch.nn.Module) -> int:
