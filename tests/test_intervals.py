@@ -62,6 +62,24 @@ def test_best_is_marked_only_when_separated(n: int, bold: bool):
     assert (out["autoattack_avg"] <= out["autoattack_avg_hi"]).all()
 
 
+def test_a_row_not_ranked_never_takes_the_bold():
+    """A teacher row (another model) better than every method: the best method is bold."""
+    from benchmark.report.table_model import MEASURED_KINDS, Column, _column_cells
+
+    n = 2000
+    pc = pd.DataFrame(_per_class("t", [0.9, 0.8], n) + _per_class("a", [0.6, 0.4], n)
+                      + _per_class("b", [0.5, 0.3], n))
+    summary = pd.DataFrame({"checkpoint": ["best"] * 3, "method": ["t", "a", "b"],
+                            "autoattack_avg": [0.85, 0.5, 0.4],
+                            "autoattack_worst": [0.8, 0.4, 0.3], "ranked": [False, True, True],
+                            "train_passes": [1.0e3, 2.0e3, 3.0e3]})
+    out = add_intervals(summary, pc, ["autoattack"])
+    assert out["autoattack_avg_separated"].tolist() == [False, True, False]
+    assert out["autoattack_avg_lo"].notna().all()  # its interval is still shown
+    cost = Column("train_passes", "Passes", "own", "Passes own", MEASURED_KINDS[1], False, False)
+    assert [c.bold for c in _column_cells(out, cost, 1.0)] == [False, True, False]
+
+
 def test_mcnemar_by_hand():
     from benchmark.report.intervals import mcnemar_p
 

@@ -200,3 +200,35 @@ def test_two_runs_of_one_name_with_different_settings_are_refused(tmp_path: Path
     b = Job("fmnist", "smoke", "trades", 0, results=str(tmp_path), overrides={"lr": 0.02})
     with pytest.raises(UserError, match="planned twice with different settings"):
         plan_jobs([a, b])
+
+
+def test_the_appendix_keeps_no_numbers_for_a_diverged_or_unfinished_configuration(tmp_path):
+    """A configuration that diverged after a good first epoch, one still running and one
+    finished: only the finished one shows validation numbers and a criterion."""
+    from benchmark.report.tuning import _latex, _markdown, tuning_frame
+    from benchmark.tuning.tune_file import read_tune
+
+    root = tmp_path / "fmnist" / "smoke"
+    labels = ["pgd_at", "pgd_at[tune=1]", "pgd_at[tune=2]"]
+    tune = {"budget": 3, "criterion": "robust_avg", "methods": {"pgd_at": {
+        "seed": 0, "selected": "pgd_at",
+        "configs": [{"index": i, "label": label, "settings": {"lr_factor": 1.0 + i}}
+                    for i, label in enumerate(labels)]}}}
+    root.mkdir(parents=True)
+    (root / "tune.json").write_text(json.dumps(tune))
+    good = {"epoch": 1, "best": True,
+            "val": {"clean_avg": 0.8, "robust_avg": 0.5, "robust_worst": 0.2}}
+    for label in labels:
+        run = root / label / "seed0"
+        run.mkdir(parents=True)
+        (run / "train.jsonl").write_text(json.dumps(good) + "\n")
+    (root / labels[0] / "seed0" / "train_done.json").write_text("{}")
+    (root / labels[1] / "seed0" / "failed.json").write_text(json.dumps(
+        {"kind": "non-finite", "reason": "non-finite loss (nan) at epoch 2, batch 3"}))
+    frame = tuning_frame(tmp_path, "fmnist", "smoke", read_tune(root / "tune.json"))
+    assert list(frame["status"]) == ["finished", "diverged", "not finished"]
+    assert frame["criterion"].tolist()[0] == pytest.approx(50.0)
+    assert frame[["val_robust_avg", "criterion"]].iloc[1:].isna().all().all()
+    md = _markdown(frame, "caption")
+    assert "| diverged |  |  |  |  |  |  |" in md and "nan" not in md
+    assert "nan" not in _latex(frame, "caption") and "diverged" in _latex(frame, "caption")

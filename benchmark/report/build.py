@@ -53,7 +53,9 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     coll = collect(Path(results), dataset, preset)
     out = Path(out) if out is not None else Path(results) / dataset / preset / "report"
     out.mkdir(parents=True, exist_ok=True)
-    summary = add_intervals(summary_frame(coll.metrics, coll.methods), coll.per_class, ATTACKS)
+    summary = summary_frame(coll.metrics, coll.methods)
+    summary["ranked"] = ~summary["method"].isin(coll.unranked)
+    summary = add_intervals(summary, coll.per_class, ATTACKS)
     summary = add_paired_tests(summary, coll.records, BASELINE)
     table = build_table(summary, coll)
     info = facts(coll, table)

@@ -65,6 +65,7 @@ class Facts:
     has_baseline: bool
     has_worst10: bool
     warm_starts: str = ""  # "ham from pgd_at epoch 4, 6 epochs at lr 0.01, 0.001; ..."
+    teachers: str = ""     # "trades[teacher] (small_cnn_wide)": shown, never bold
 
 
 def facts(coll: Collection, table: Table) -> Facts:
@@ -85,6 +86,8 @@ def facts(coll: Collection, table: Table) -> Facts:
         seeds=", ".join(map(str, all_seeds)), n_seeds=len(all_seeds), time_unit=table.time_unit,
         has_baseline="rho" in keys, has_worst10=f"{RHO_ATTACK}_worst10" in keys,
         warm_starts=warm_start_text(recs),
+        teachers="; ".join(f"{label} ({_one({r.spec.model for r in recs if r.label == label})})"
+                           for label in coll.unranked),
     )
 
 
@@ -140,6 +143,9 @@ def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) 
     if f.warm_starts:
         out.insert(-1, f"Warm starts (from the same seed's run of the base): "
                        f"{esc(f.warm_starts)}.")
+    if f.teachers:
+        out.append(f"Not ranked (never bold): {esc(f.teachers)}, the distillation methods' "
+                   "teacher, a dependency on its own model, not a method under comparison.")
     return out
 
 

@@ -18,6 +18,7 @@ from benchmark.core.evaluation.suite import ATTACKS as EVAL_ATTACKS_NAMES
 from benchmark.core.metrics import AttackResult
 from benchmark.core.train_state import EpochLog
 from benchmark.report.expected import MissingRun, find_runs, order_methods
+from benchmark.runs.job import is_teacher_variant
 from benchmark.runs.schema import CHECKPOINTS, RunRecord
 
 ATTACKS = EVAL_ATTACKS_NAMES  # the evaluator's registry (core/evaluation/suite.py)
@@ -54,6 +55,12 @@ class Collection:
     def methods(self) -> list[str]:
         """Every expected method, the baseline first, then by name."""
         return order_methods(self.expected)
+
+    @property
+    def unranked(self) -> list[str]:
+        """Rows shown but never bold: the distillation teachers (another model, a dependency
+        of the students, not a method under comparison)."""
+        return sorted({r.label for r in self.records if is_teacher_variant(r.spec.variant)})
 
     @property
     def classes(self) -> list[str]:

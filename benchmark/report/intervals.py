@@ -72,8 +72,10 @@ def seed_counts(per_class: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
 def add_intervals(summary: pd.DataFrame, per_class: pd.DataFrame, attacks: Sequence[str]
                   ) -> pd.DataFrame:
     """Add `<attack>_<stat>_lo` / `_hi` (fractions) and `<attack>_<stat>_separated` (True on
-    the best row of its checkpoint when separated from the runner-up) for avg and worst."""
+    the best row of its checkpoint when separated from the runner-up) for avg and worst; rows
+    whose `ranked` column is False (if present) get intervals but never compete."""
     out = summary.copy()
+    ranked_rows = out["ranked"] if "ranked" in out else pd.Series(True, index=out.index)
     for attack in attacks:
         for stat in STATISTICS:
             key = f"{attack}_{stat}"
@@ -90,7 +92,8 @@ def add_intervals(summary: pd.DataFrame, per_class: pd.DataFrame, attacks: Seque
                         continue
                     reps[i] = replicates(seed_counts(pc), stat)
                     out.loc[i, [f"{key}_lo", f"{key}_hi"]] = interval(reps[i])
-                ranked = sorted(reps, key=lambda i: out.loc[i, key], reverse=True)
+                ranked = sorted((i for i in reps if ranked_rows[i]),
+                                key=lambda i: out.loc[i, key], reverse=True)
                 if len(ranked) >= 2 and separated(reps[ranked[0]], reps[ranked[1]]):
                     out.loc[ranked[0], f"{key}_separated"] = True
     return out

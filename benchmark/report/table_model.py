@@ -163,12 +163,15 @@ def _column_cells(frame: pd.DataFrame, col: Column, unit_seconds: float) -> list
         flags = frame.get(f"{col.key}_separated")
         marks = [bool(f) for f in flags] if flags is not None else [False] * len(texts)
         return [Cell(m, s, m is not None and b) for (m, s), b in zip(texts, marks, strict=True)]
-    ranked = [_rank_value(m, col.kind) for m, _ in texts if m is not None]
+    competing = frame["ranked"].tolist() if "ranked" in frame else [True] * len(texts)
+    ranked = [_rank_value(m, col.kind) for (m, _), c in zip(texts, competing, strict=True)
+              if m is not None and c]
     # cost: bold only when it tells something: two values or more, not all tied
     informative = len(ranked) >= 2 and len(set(ranked)) > 1
     best = (max(ranked) if col.higher_better else min(ranked)) if informative else None
-    return [Cell(m, s, m is not None and best is not None and _rank_value(m, col.kind) == best)
-            for m, s in texts]
+    return [Cell(m, s, m is not None and c and best is not None
+                 and _rank_value(m, col.kind) == best)
+            for (m, s), c in zip(texts, competing, strict=True)]
 
 
 def display_names(methods: list[str]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmark.common.fileio import atomic_write_text, read_jsonl
+from benchmark.common.fileio import atomic_write_text, read_json, read_jsonl
 from benchmark.core.run_paths import RunPaths
 from benchmark.core.search_space import LR_FACTOR_KEY
 from benchmark.report.figure_style import method_colors, new_figure, shown, styled
@@ -19,8 +19,8 @@ from benchmark.report.render import latex_escape, md_escape
 from benchmark.tuning.selection import CRITERIA, selected_line
 from benchmark.tuning.tune_file import TuneFile, read_tune, tune_path
 
-COLUMNS = ["method", "index", "label", "settings", "lr_factor", "best_epoch", "val_clean_avg",
-           "val_robust_avg", "val_robust_worst", "criterion", "selected"]
+COLUMNS = ["method", "index", "label", "settings", "lr_factor", "status", "best_epoch",
+           "val_clean_avg", "val_robust_avg", "val_robust_worst", "criterion", "selected"]
 
 
 def settings_text(settings: dict) -> str:
@@ -30,18 +30,32 @@ def settings_text(settings: dict) -> str:
                               for k, v in settings.items() if k != LR_FACTOR_KEY])
 
 
+def run_status(paths: RunPaths) -> str:
+    """"finished", "diverged" (a non-finite loss or weights: never selected), "failed" (any
+    other failure) or "not finished"."""
+    if paths.done.exists():
+        return "finished"
+    if paths.failed.exists():
+        failed = read_json(paths.failed)
+        return "diverged" if isinstance(failed, dict) and failed.get("kind") == "non-finite" \
+            else "failed"
+    return "not finished"
+
+
 def tuning_frame(results: Path, dataset: str, preset: str, tune: TuneFile) -> pd.DataFrame:
-    """One row per tried configuration (validation numbers in %; NaN for a failed run)."""
+    """One row per tried configuration with its status (validation numbers in %; NaN unless
+    it finished: a run that diverged keeps no numbers, however good its first epochs were)."""
     rows = []
     for method, search in tune.methods.items():
         for config in search.configs:
-            log = RunPaths.of(results, dataset, preset, config.label, search.seed).log
-            line = selected_line(read_jsonl(log)) or {}
+            paths = RunPaths.of(results, dataset, preset, config.label, search.seed)
+            status = run_status(paths)
+            line = (selected_line(read_jsonl(paths.log)) or {}) if status == "finished" else {}
             val = line.get("val") or {}
             crit = CRITERIA[tune.criterion](val) if val else np.nan
             rows.append({"method": method, "index": config.index, "label": config.label,
                          "settings": settings_text(config.settings),
-                         "lr_factor": config.settings.get(LR_FACTOR_KEY),
+                         "lr_factor": config.settings.get(LR_FACTOR_KEY), "status": status,
                          "best_epoch": line.get("epoch"),
                          **{f"val_{k}": 100 * val[k] if k in val else np.nan
                             for k in ("clean_avg", "robust_avg", "robust_worst")},
@@ -65,14 +79,20 @@ def caption(tune: TuneFile) -> str:
             f"the protocol-default PGD-AT.")
 
 
+def _pct(value: float) -> str:
+    """One decimal; empty for a run without numbers."""
+    return "" if pd.isna(value) else f"{value:.1f}"
+
+
 def _markdown(frame: pd.DataFrame, text: str) -> str:
-    head = ["Method", "#", "Run", "Settings", "Best epoch", "Val clean avg", "Val robust avg",
-            "Val robust worst", "Criterion", "Selected"]
+    head = ["Method", "#", "Run", "Settings", "Status", "Best epoch", "Val clean avg",
+            "Val robust avg", "Val robust worst", "Criterion", "Selected"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in frame.itertuples():
-        cells = [shown(r.method), str(r.index), r.label, r.settings, str(r.best_epoch),
-                 *(f"{v:.1f}" for v in (r.val_clean_avg, r.val_robust_avg,
-                                        r.val_robust_worst, r.criterion)),
+        epoch = "" if r.best_epoch is None or pd.isna(r.best_epoch) else str(int(r.best_epoch))
+        cells = [shown(r.method), str(r.index), r.label, r.settings, r.status, epoch,
+                 *(_pct(v) for v in (r.val_clean_avg, r.val_robust_avg,
+                                     r.val_robust_worst, r.criterion)),
                  "yes" if r.selected else ""]
         lines.append("| " + " | ".join(md_escape(c) for c in cells) + " |")
     return md_escape(text) + "\n\n" + "\n".join(lines) + "\n"
@@ -80,13 +100,15 @@ def _markdown(frame: pd.DataFrame, text: str) -> str:
 
 def _latex(frame: pd.DataFrame, text: str) -> str:
     rows = [" & ".join([latex_escape(shown(r.method)), str(r.index), latex_escape(r.settings),
-                        *(f"{v:.1f}" for v in (r.val_robust_avg, r.val_robust_worst,
-                                               r.criterion)),
+                        "" if r.status == "finished" else r.status,
+                        *(_pct(v) for v in (r.val_robust_avg, r.val_robust_worst,
+                                            r.criterion)),
                         r"$\checkmark$" if r.selected else ""]) + r" \\"
             for r in frame.itertuples()]
-    return "\n".join([r"\begin{table}[t]\centering\small", r"\begin{tabular}{lrlrrrc}",
-                      r"\toprule", r"Method & \# & Settings & Val rob.\ avg & Val rob.\ worst & "
-                      r"Criterion & Sel. \\", r"\midrule", *rows, r"\bottomrule",
+    return "\n".join([r"\begin{table}[t]\centering\small", r"\begin{tabular}{lrllrrrc}",
+                      r"\toprule", r"Method & \# & Settings & Status & Val rob.\ avg & "
+                      r"Val rob.\ worst & Criterion & Sel. \\", r"\midrule", *rows,
+                      r"\bottomrule",
                       r"\end{tabular}", rf"\caption{{{latex_escape(text)}}}", r"\end{table}"]
                      ) + "\n"
 

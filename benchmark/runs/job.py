@@ -134,6 +134,11 @@ def resolve(job: Job) -> Run:
 TEACHER_VARIANT = "teacher"
 
 
+def is_teacher_variant(variant: str) -> bool:
+    """Whether a run's variant names a distillation teacher (`teacher`, `teacher,...`)."""
+    return variant.split(",", 1)[0] == TEACHER_VARIANT
+
+
 def resolve_teacher(job: Job, method: Method, protocol: Protocol
                     ) -> tuple[Run | None, dict[str, Any] | None]:
     """The teacher run (`TEACHER[teacher]`: the teacher method on the protocol's teacher model,
