@@ -18,8 +18,9 @@ register_preset(Protocol(
 
 # CPU-sized (3000 training images, 10 epochs; lr 0.1 with batch 64: at lr 0.05 / batch 128 PGD-AT
 # sat on the chance-level plateau for 5 epochs, with small_cnn's former PyTorch-default init):
-# `make bench` (the core methods, one seed, evaluation included) is timed in README. AutoAttack is restricted to APGD-CE + APGD-T
-# (1 restart, 3 targets) on 50 points per class (one point = 2 %); every table says so.
+# `make bench` (the core methods, one seed, evaluation included) is timed in README. AutoAttack
+# is restricted to APGD-CE + APGD-T (1 restart, 3 targets) on 50 points per class (one point =
+# 2 %); every table says so.
 QUICK = register_preset(Protocol(
     dataset="fmnist", preset="quick", model="small_cnn", val_per_class=100,
     train_per_class=300, test_per_class=100,
