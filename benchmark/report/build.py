@@ -12,7 +12,7 @@ from benchmark.common.errors import UserError
 from benchmark.common.fileio import atomic_write_text
 from benchmark.report.aggregate import summary_frame
 from benchmark.report.captions import facts, paired_text
-from benchmark.report.collect import ATTACKS, collect
+from benchmark.report.collect import ATTACKS, Collection, collect
 from benchmark.report.expected import BASELINE
 from benchmark.report.html import render_html
 from benchmark.report.intervals import add_intervals, add_paired_tests
@@ -43,6 +43,15 @@ def markdown_notes(summary: pd.DataFrame, pgd_steps: str, tune: Any) -> str:
     return "".join(f"\n{md_escape(n)}\n" for n in notes if n)
 
 
+def summarize(coll: Collection) -> pd.DataFrame:
+    """One row per checkpoint x method: seed means and stds, intervals, bold flags (teachers
+    never compete: `ranked`) and the paired test against the baseline."""
+    summary = summary_frame(coll.metrics, coll.methods)
+    summary["ranked"] = ~summary["method"].isin(coll.unranked)
+    summary = add_intervals(summary, coll.per_class, ATTACKS)
+    return add_paired_tests(summary, coll.records, BASELINE)
+
+
 def build_report(results: Path, dataset: str, preset: str, out: Path | None = None,
                  formats: Sequence[str] = FORMATS) -> dict[str, Path]:
     """Write the report into `out` (default results/<dataset>/<preset>/report/); returns what
@@ -53,10 +62,7 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     coll = collect(Path(results), dataset, preset)
     out = Path(out) if out is not None else Path(results) / dataset / preset / "report"
     out.mkdir(parents=True, exist_ok=True)
-    summary = summary_frame(coll.metrics, coll.methods)
-    summary["ranked"] = ~summary["method"].isin(coll.unranked)
-    summary = add_intervals(summary, coll.per_class, ATTACKS)
-    summary = add_paired_tests(summary, coll.records, BASELINE)
+    summary = summarize(coll)
     table = build_table(summary, coll)
     info = facts(coll, table)
     written: dict[str, Path] = {}
