@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,17 @@ def test_new_method_test_template_passes_against_the_method_template(tmp_path: P
     finally:
         for module in ("tmpl_probe_method", "test_tmpl_probe_method"):
             sys.modules.pop(module, None)
+
+
+def test_a_run_evaluated_later_keeps_where_it_was_trained(tmp_path: Path):
+    """A search-style run (trained, not evaluated), evaluated by a later launch at another
+    commit: env.json still names the training's commit, and the record holds both."""
+    job = Job("fmnist", "smoke", "pgd_at", 0, results=str(tmp_path), show_progress=False,
+              evaluate=False)
+    assert run_job(job.resolve()) is None
+    env_file = tmp_path / "fmnist/smoke/pgd_at/seed0/env.json"
+    trained = {**json.loads(env_file.read_text()), "git_commit": "0" * 40}  # an older commit
+    env_file.write_text(json.dumps(trained))
+    record = run_job(replace(job, evaluate=True).resolve())
+    assert json.loads(env_file.read_text()) == trained  # evaluating rewrites nothing of it
+    assert record["env"]["training"] == trained and record["env"]["git_commit"] != "0" * 40

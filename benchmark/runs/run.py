@@ -30,6 +30,7 @@ from benchmark.common.schema import SchemaError
 from benchmark.core.datasets.base import Splits, protocol_splits
 from benchmark.core.evaluation.evaluator import EvalSet, Evaluator
 from benchmark.core.models import build_model
+from benchmark.core.run_paths import RunPaths
 from benchmark.core.train_state import EpochLog, TrainSummary
 from benchmark.core.trainer import Trainer
 from benchmark.runs.claim import claim_spec
@@ -167,6 +168,16 @@ def with_teacher_cost(run: Run, train: TrainSummary) -> TrainSummary:
                    passes_with_warm_start=(train.passes_with_warm_start or 0) + passes)
 
 
+def with_training_env(env: dict[str, Any], paths: RunPaths) -> dict[str, Any]:
+    """The evaluation's environment, and under `training` the one training ran in (env.json)
+    when it differs (another commit, machine or package: a run evaluated in a later session)."""
+    try:
+        trained = read_json(paths.env)
+    except (UserError, OSError, ValueError):
+        return env
+    return env if not isinstance(trained, dict) or trained == env else {**env, "training": trained}
+
+
 def _train_and_evaluate(run: Run, lock: RunLock) -> dict[str, Any] | None:
     paths, protocol = run.paths, run.protocol
     if paths.done.exists() and not run.job.evaluate:
@@ -175,12 +186,13 @@ def _train_and_evaluate(run: Run, lock: RunLock) -> dict[str, Any] | None:
     teacher_check(run)
     device = resolve_device(run.job.device)
     env = environment(device)
-    atomic_write_json(paths.env, env)
     splits = load_data(run)
     if not paths.done.exists():
+        atomic_write_json(paths.env, env)  # where (the last launch of) training ran
         _train(run, splits, device, lock)
     if not run.job.evaluate:
         return None
+    env = with_training_env(env, paths)
     train = with_teacher_cost(run, TrainSummary.from_dict(read_json(paths.done)))
     model = build_model(protocol.model, splits.info.num_classes, splits.info.shape)
     data = EvalSet(splits.test_x, splits.test_y, splits.info.classes)
