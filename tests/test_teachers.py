@@ -74,6 +74,19 @@ def test_students_train_from_the_teacher_and_count_its_cost(tmp_path: Path) -> N
     assert train["teacher_passes"] == teacher["train"]["passes_with_warm_start"] > 0
     assert train["passes_with_warm_start"] == train["passes"] + train["teacher_passes"]
 
+    # the report shows the teacher but never ranks it: its own model is named apart
+    from benchmark.report.build import summarize
+    from benchmark.report.captions import facts
+    from benchmark.report.collect import collect
+    from benchmark.report.table_model import build_table
+
+    coll = collect(results, "fmnist", "smoke")
+    assert coll.unranked == ["trades[teacher]"]
+    summary = summarize(coll)
+    assert not summary.loc[summary["method"] == "trades[teacher]", "ranked"].any()
+    info = facts(coll, build_table(summary, coll))
+    assert info.model == "small_cnn" and info.teachers == "trades[teacher] (small_cnn_wide)"
+
     # the same teacher from a checkpoint file: no teacher run, the file's digest in the key
     weights = tmp_path / "teacher.pt"
     torch.save(torch.load(root / "trades[teacher]" / "seed0" / "model_best.pt"), weights)

@@ -75,7 +75,8 @@ def facts(coll: Collection, table: Table) -> Facts:
     all_seeds = sorted({s for seeds in coll.expected.values() for s in seeds})
     return Facts(
         dataset=coll.dataset, preset=coll.preset,
-        model=_one({r.spec.model for r in recs}),
+        model=_one({r.spec.model for r in recs if r.label not in coll.unranked}
+                   or {r.spec.model for r in recs}),  # a teacher's own model is named below
         eps=_one({s.get("eps", r.spec.protocol.get("eps")) for s, r in zip(settings, recs,
                                                                           strict=True)}, fmt_eps),
         pgd_steps=_one({s.get("pgd20", {}).get("steps") for s in settings}),

@@ -46,7 +46,7 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
                     attack: str = "autoattack") -> Figure:
     """Average vs worst-class accuracy per method, coloured by training cost (seconds with warm
     start), labelled, with 95 % bootstrap interval error bars (when the summary has them) and
-    the Pareto front."""
+    the Pareto front (of the ranked rows)."""
     rows = summary[(summary["checkpoint"] == checkpoint) & (summary["seeds"] > 0)]
     rows = rows[np.isfinite(rows[f"{attack}_avg"]) & np.isfinite(rows[f"{attack}_worst"])]
     fig = new_figure(5.5, 4.2)
@@ -71,7 +71,10 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
     ax.set_xlabel(f"Average {name} accuracy (%)")
     ax.set_ylabel(f"Worst-class {name} accuracy (%)")
     ax.set_title(f"{title}: average vs worst class ({checkpoint} checkpoint)")
-    front = pareto_front(list(zip(xs.tolist(), ys.tolist(), strict=True)))
+    competing = np.flatnonzero(rows["ranked"].to_numpy(bool) if "ranked" in rows
+                               else np.ones(len(rows), bool))  # a teacher is never on it
+    front = [int(competing[i]) for i in pareto_front(list(zip(
+        xs[competing].tolist(), ys[competing].tolist(), strict=True)))]
     obstacles = []
     if front:
         ax.plot(xs[front], ys[front], linestyle="--", color="tab:red", linewidth=1.0,

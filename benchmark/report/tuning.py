@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from benchmark.common.errors import UserError
 from benchmark.common.fileio import atomic_write_text, read_json, read_jsonl
 from benchmark.core.run_paths import RunPaths
 from benchmark.core.search_space import LR_FACTOR_KEY
@@ -36,7 +37,10 @@ def run_status(paths: RunPaths) -> str:
     if paths.done.exists():
         return "finished"
     if paths.failed.exists():
-        failed = read_json(paths.failed)
+        try:
+            failed = read_json(paths.failed)
+        except UserError:  # damaged: still a failure
+            return "failed"
         return "diverged" if isinstance(failed, dict) and failed.get("kind") == "non-finite" \
             else "failed"
     return "not finished"
