@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+import pandas as pd
 import pytest
 
 from benchmark.catalog import get_protocol, method_registry
@@ -116,7 +117,13 @@ def test_tune_end_to_end(tmp_path: Path):
     report = results / "fmnist/smoke/report"
     appendix = (report / "tune.csv").read_text()
     assert appendix.count("\n") == 1 + 4 and (report / "tune_lr.png").exists()
-    assert "Equal-budget tuning: 2 configurations per method" in (report / "table.md").read_text()
+    table = (report / "table.md").read_text()
+    assert "Equal-budget tuning: 2 configurations per method" in table
+    for view in ("protocol defaults", "tuned (equal budget)"):  # each view in its own panel
+        assert f"Best checkpoint (selected on validation): {view}" in table
+    rows = pd.read_csv(report / "table.csv")
+    views = rows[rows["checkpoint"] == "best"].set_index("method")["view"]
+    assert views["ham"].startswith("defaults") and "tuned" in views[ham["selected"]]
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -66,16 +66,18 @@ class Facts:
     has_worst10: bool
     warm_starts: str = ""  # "ham from pgd_at epoch 4, 6 epochs at lr 0.01, 0.001; ..."
     teachers: str = ""     # "trades[teacher] (small_cnn_wide)": shown, never bold
+    views: bool = False    # panels per view (views.py): protocol defaults and tuned
 
 
 def facts(coll: Collection, table: Table) -> Facts:
     recs = coll.records
+    unranked = coll.unranked
     settings = [r.eval_settings for r in recs]
     keys = {c.key for c in table.columns}
     all_seeds = sorted({s for seeds in coll.expected.values() for s in seeds})
     return Facts(
         dataset=coll.dataset, preset=coll.preset,
-        model=_one({r.spec.model for r in recs if r.label not in coll.unranked}
+        model=_one({r.spec.model for r in recs if r.label not in unranked}
                    or {r.spec.model for r in recs}),  # a teacher's own model is named below
         eps=_one({s.get("eps", r.spec.protocol.get("eps")) for s, r in zip(settings, recs,
                                                                           strict=True)}, fmt_eps),
@@ -88,7 +90,8 @@ def facts(coll: Collection, table: Table) -> Facts:
         has_baseline="rho" in keys, has_worst10=f"{RHO_ATTACK}_worst10" in keys,
         warm_starts=warm_start_text(recs),
         teachers="; ".join(f"{label} ({_one({r.spec.model for r in recs if r.label == label})})"
-                           for label in coll.unranked),
+                           for label in unranked),
+        views=bool(coll.views),
     )
 
 
@@ -139,8 +142,16 @@ def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) 
         "through the model): mean over seeds, own and including the warm start.",
         f"Bold: in an accuracy column the best, only when the 95{pct} bootstrap interval (seeds "
         "and test points) of its difference to the runner-up excludes 0; the lowest time and "
-        "passes.",
+        "passes" + (", each within its panel." if f.views else "."),
     ]
+    if f.views:
+        out.insert(-1, "Two views per checkpoint: protocol defaults (each method as the preset "
+                       "configures it) and tuned (the configuration selected on validation, "
+                       "the same search budget for every method; every configuration tried is "
+                       "in the tuning appendix). A method whose defaults won its search is in "
+                       "both; rows are ranked only within their panel"
+                       + (f", and {esc(BASELINE)}'s defaults stay the reference of {sym['rho']}"
+                          if f.has_baseline else "") + ".")
     if f.warm_starts:
         out.insert(-1, f"Warm starts (from the same seed's run of the base): "
                        f"{esc(f.warm_starts)}.")

@@ -85,5 +85,5 @@ BASELINE = "pgd_at"
 
 
 def order_methods(methods: Any) -> list[str]:
-    """pgd_at first (the reference), then the others alphabetically."""
-    return sorted(set(methods), key=lambda m: (m != BASELINE, m))
+    """pgd_at and its variants first (the reference), then the others alphabetically."""
+    return sorted(set(methods), key=lambda m: (m.partition("[")[0] != BASELINE, m))

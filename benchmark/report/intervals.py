@@ -69,13 +69,28 @@ def seed_counts(per_class: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def _replicates(per_class: pd.DataFrame, method: str, checkpoint: str, attack: str,
+                stat: str) -> np.ndarray | None:
+    pc = per_class[(per_class["method"] == method) & (per_class["checkpoint"] == checkpoint)
+                   & (per_class["attack"] == attack)]
+    return None if pc.empty else replicates(seed_counts(pc), stat)
+
+
+def _mark_best(out: pd.DataFrame, key: str, reps: dict[int, np.ndarray]) -> None:
+    """Set `<key>_separated` on the best ranked row among `reps` (row index -> replicates)
+    when it is separated from the runner-up; rows whose `ranked` is False never compete."""
+    ranked = sorted((i for i in reps if "ranked" not in out or out.loc[i, "ranked"]),
+                    key=lambda i: out.loc[i, key], reverse=True)
+    if len(ranked) >= 2 and separated(reps[ranked[0]], reps[ranked[1]]):
+        out.loc[ranked[0], f"{key}_separated"] = True
+
+
 def add_intervals(summary: pd.DataFrame, per_class: pd.DataFrame, attacks: Sequence[str]
                   ) -> pd.DataFrame:
     """Add `<attack>_<stat>_lo` / `_hi` (fractions) and `<attack>_<stat>_separated` (True on
     the best row of its checkpoint when separated from the runner-up) for avg and worst; rows
     whose `ranked` column is False (if present) get intervals but never compete."""
     out = summary.copy()
-    ranked_rows = out["ranked"] if "ranked" in out else pd.Series(True, index=out.index)
     for attack in attacks:
         for stat in STATISTICS:
             key = f"{attack}_{stat}"
@@ -85,17 +100,27 @@ def add_intervals(summary: pd.DataFrame, per_class: pd.DataFrame, attacks: Seque
             for ckpt, rows in out.groupby("checkpoint"):
                 reps: dict[int, np.ndarray] = {}
                 for i, method in rows["method"].items():
-                    pc = per_class[(per_class["method"] == method)
-                                   & (per_class["checkpoint"] == ckpt)
-                                   & (per_class["attack"] == attack)]
-                    if pc.empty:
+                    if (rep := _replicates(per_class, method, str(ckpt), attack, stat)) is None:
                         continue
-                    reps[i] = replicates(seed_counts(pc), stat)
-                    out.loc[i, [f"{key}_lo", f"{key}_hi"]] = interval(reps[i])
-                ranked = sorted((i for i in reps if ranked_rows[i]),
-                                key=lambda i: out.loc[i, key], reverse=True)
-                if len(ranked) >= 2 and separated(reps[ranked[0]], reps[ranked[1]]):
-                    out.loc[ranked[0], f"{key}_separated"] = True
+                    reps[i] = rep
+                    out.loc[i, [f"{key}_lo", f"{key}_hi"]] = interval(rep)
+                _mark_best(out, key, reps)
+    return out
+
+
+def mark_separated(rows: pd.DataFrame, per_class: pd.DataFrame, attacks: Sequence[str]
+                   ) -> pd.DataFrame:
+    """`<attack>_<stat>_separated` again, competing only among `rows` (one checkpoint's rows
+    of one view): the same test as `add_intervals`, on the same replicates."""
+    out = rows.copy()
+    for attack in attacks:
+        for stat in STATISTICS:
+            key = f"{attack}_{stat}"
+            out[f"{key}_separated"] = False
+            reps = {i: rep for i, row in out.iterrows()
+                    if (rep := _replicates(per_class, row["method"], row["checkpoint"], attack,
+                                           stat)) is not None}
+            _mark_best(out, key, reps)
     return out
 
 

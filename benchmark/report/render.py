@@ -7,6 +7,7 @@ import pandas as pd
 from benchmark.report.captions import Facts, caption_sentences, missing_note, short_caption
 from benchmark.report.collect import Collection
 from benchmark.report.table_model import Cell, Column, Table
+from benchmark.report.views import views_of
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                   "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
@@ -169,6 +170,8 @@ def table_frame(table: Table, summary: pd.DataFrame, coll: Collection) -> pd.Dat
     unit = {"s": 1.0, "min": 60.0, "h": 3600.0}[table.time_unit]
     frame = summary[["checkpoint", "method", "seeds"]].copy()
     frame["seeds_expected"] = [len(coll.expected.get(m, [])) for m in frame["method"]]
+    if coll.views:  # which panels show the row: defaults, tuned or defaults+tuned
+        frame.insert(2, "view", [views_of(coll.views, m) for m in frame["method"]])
     for col in table.columns:
         scale = {"acc": 100.0, "spread": 100.0, "seconds": 1.0 / unit}.get(col.kind, 1.0)
         name = col.key.replace("_std", "_class_std") if col.kind == "spread" else col.key

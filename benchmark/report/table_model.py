@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -13,6 +13,8 @@ from benchmark.core.evaluation.suite import attack_title
 from benchmark.report.aggregate import RHO_ATTACK
 from benchmark.report.collect import ATTACKS, CHECKPOINTS, Collection
 from benchmark.report.expected import BASELINE
+from benchmark.report.intervals import mark_separated
+from benchmark.report.views import VIEW_TITLES
 from benchmark.runs.schema import RunRecord
 
 PANEL_TITLES = {"best": "Best checkpoint (selected on validation)", "last": "Last checkpoint"}
@@ -49,6 +51,7 @@ class Panel:
     seeds: list[str]           # "2" or "1/2" (finished / expected)
     cells: list[list[Cell]]    # rows x columns
     labels: list[str]          # display names of the methods (Method.title)
+    view: str = ""             # views.py: "defaults" | "tuned"; "" when the table has one view
 
 
 @dataclass(frozen=True)
@@ -193,8 +196,8 @@ def display_names(methods: list[str]) -> dict[str, str]:
 
 def _subset(table: Table, wanted: Callable[[Column], bool]) -> Table:
     idx = [i for i, c in enumerate(table.columns) if wanted(c)]
-    panels = [Panel(p.checkpoint, p.title, p.methods, p.seeds,
-                    [[row[i] for i in idx] for row in p.cells], p.labels) for p in table.panels]
+    panels = [replace(p, cells=[[row[i] for i in idx] for row in p.cells])
+              for p in table.panels]
     return Table([table.columns[i] for i in idx], panels, table.time_unit)
 
 
@@ -205,27 +208,37 @@ def split_table(table: Table) -> tuple[Table, Table]:
             _subset(table, lambda c: c.kind in MEASURED_KINDS))
 
 
+def panel_title(checkpoint: str, view: str) -> str:
+    """"Best checkpoint (selected on validation)", with the view when the table has two."""
+    return f"{PANEL_TITLES[checkpoint]}: {VIEW_TITLES[view]}" if view else PANEL_TITLES[checkpoint]
+
+
 def build_table(summary: pd.DataFrame, coll: Collection) -> Table:
-    """Format the summary frame into panels (best, last), best values per column in bold."""
+    """Format the summary frame into panels (best, last; each per view when the comparison was
+    tuned), best values per column in bold, ranked within the panel."""
     has_base = bool((summary.loc[summary["method"] == BASELINE, "seeds"] > 0).any())
     cols = columns_for(len(coll.classes), has_base,
                        unbalanced=not bool(coll.metrics["balanced"].all()),
                        titles=attack_titles(coll.records))
     unit, per = time_unit([float(v) for c in cols if c.kind == "seconds"
                            for v in summary[c.key].tolist()])
+    views = coll.views or {"": None}
     panels = []
     for ckpt in CHECKPOINTS:
-        frame = summary[summary["checkpoint"] == ckpt].reset_index(drop=True)
-        by_col = [_column_cells(frame, c, per) for c in cols]
-        rows = [[cells[i] for cells in by_col] for i in range(len(frame))]
-        seeds = []
-        for method, n in zip(frame["method"], frame["seeds"], strict=True):
-            total = len(coll.expected.get(method, []))
-            seeds.append(str(n) if n == total else f"{n}/{total}")
-        methods = frame["method"].tolist()
-        names = display_names(methods)
-        panels.append(Panel(ckpt, PANEL_TITLES[ckpt], methods, seeds, rows,
-                            [names[m] for m in methods]))
+        for view, labels in views.items():
+            frame = summary[summary["checkpoint"] == ckpt]
+            if labels is not None:  # rank again within the view's rows only
+                frame = mark_separated(frame[frame["method"].isin(labels)], coll.per_class,
+                                       ATTACKS)
+            frame = frame.reset_index(drop=True)
+            by_col = [_column_cells(frame, c, per) for c in cols]
+            rows = [[cells[i] for cells in by_col] for i in range(len(frame))]
+            seeds = []
+            for method, n in zip(frame["method"], frame["seeds"], strict=True):
+                total = len(coll.expected.get(method, []))
+                seeds.append(str(n) if n == total else f"{n}/{total}")
+            methods = frame["method"].tolist()
+            names = display_names(methods)
+            panels.append(Panel(ckpt, panel_title(ckpt, view), methods, seeds, rows,
+                                [names[m] for m in methods], view))
     return Table(cols, panels, unit)
-
-

@@ -62,6 +62,11 @@ class TuneFile(Schema):
         tune.methods = {k: MethodSearch.from_dict(v) for k, v in tune.methods.items()}
         return tune
 
+    def selections(self) -> dict[str, str]:
+        """Each decided method's selected label (`trades[tune=3]`, or `trades` when its default
+        configuration won)."""
+        return {m: s.selected for m, s in self.methods.items() if s.selected is not None}
+
     def search_only(self) -> set[str]:
         """Labels of configurations that were tried and not selected (never evaluated)."""
         return {c.label for method, s in self.methods.items() for c in s.configs
