@@ -117,6 +117,8 @@ def test_tune_end_to_end(tmp_path: Path):
     report = results / "fmnist/smoke/report"
     appendix = (report / "tune.csv").read_text()
     assert appendix.count("\n") == 1 + 4 and (report / "tune_lr.png").exists()
+    for view_plot in ("avg_vs_worst.png", "avg_vs_worst_defaults.png"):  # one per view
+        assert (report / view_plot).exists()
     table = (report / "table.md").read_text()
     assert "Equal-budget tuning: 2 configurations per method" in table
     for view in ("protocol defaults", "tuned (equal budget)"):  # each view in its own panel

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pandas as pd
 
 from benchmark.report.table_model import build_table
-from benchmark.report.views import view_labels, views_of
+from benchmark.report.views import view_labels, views_of, without_tuned_row
 from benchmark.tuning.tune_file import MethodSearch, TriedConfig, TuneFile
 
 
@@ -31,6 +31,8 @@ def test_each_view_shows_its_rows_and_a_winning_default_is_in_both():
     assert view_labels(TuneFile(2, "robust_avg_worst", {"bat": _search("bat", None)}),
                        labels) == {}  # nothing selected yet: one view
     assert view_labels(None, labels) == {}
+    assert without_tuned_row(tune, labels) == ["bat"]  # its search is not decided
+    assert without_tuned_row(None, labels) == []
 
 
 def _per_class(method: str, accs: list[float]) -> list[dict]:
@@ -40,20 +42,24 @@ def _per_class(method: str, accs: list[float]) -> list[dict]:
 
 
 def test_a_tuned_row_never_takes_the_bold_from_the_defaults():
-    """`a[tune=1]` beats everything; the defaults panel still bolds its own best (`a`), and the
-    tuned panel bolds `a[tune=1]` over `b` (its default won, so it is in both views)."""
-    accs = {"a": [0.6, 0.4], "b": [0.5, 0.3], "a[tune=1]": [0.8, 0.7]}
+    """`a[tune=1]` beats everything; the defaults panel still bolds its own best (`a`, above a
+    teacher `t[teacher]` that is better still but never ranked), and the tuned panel bolds
+    `a[tune=1]` over `b` (its default won, so it is in both views)."""
+    accs = {"a": [0.6, 0.4], "b": [0.5, 0.3], "a[tune=1]": [0.8, 0.7],
+            "t[teacher]": [0.9, 0.9]}
     per_class = pd.DataFrame([row for m, acc in accs.items() for row in _per_class(m, acc)])
     summary = pd.DataFrame([
         {"checkpoint": ckpt, "method": m, "seeds": 1, "autoattack_avg": sum(acc) / 2,
          "autoattack_worst": min(acc), "train_seconds": 1.0,
          "train_seconds_with_warm_start": 1.0, "train_passes": 1.0,
-         "train_passes_with_warm_start": 1.0, "autoattack_avg_separated": m == "a[tune=1]"}
+         "train_passes_with_warm_start": 1.0, "autoattack_avg_separated": m == "a[tune=1]",
+         "ranked": m != "t[teacher]"}
         for ckpt in ("best", "last") for m, acc in accs.items()])
     coll = SimpleNamespace(classes=["0", "1"], records=[], per_class=per_class,
                            metrics=pd.DataFrame({"balanced": [True]}),
                            expected={m: [0] for m in accs},
-                           views={"defaults": ["a", "b"], "tuned": ["b", "a[tune=1]"]})
+                           views={"defaults": ["a", "b", "t[teacher]"],
+                                  "tuned": ["b", "a[tune=1]"]})
     table = build_table(summary, coll)  # type: ignore[arg-type]
     col = [c.key for c in table.columns].index("autoattack_avg")
     shown = {(p.checkpoint, p.view): {m: row[col].bold
@@ -61,6 +67,7 @@ def test_a_tuned_row_never_takes_the_bold_from_the_defaults():
              for p in table.panels}
     assert list(shown) == [("best", "defaults"), ("best", "tuned"), ("last", "defaults"),
                            ("last", "tuned")]
-    assert shown["best", "defaults"] == {"a": True, "b": False}
+    assert shown["best", "defaults"] == {"a": True, "b": False, "t[teacher]": False}
     assert shown["best", "tuned"] == {"b": False, "a[tune=1]": True}
-    assert table.panels[1].title == "Best checkpoint (selected on validation): tuned (equal budget)"
+    assert table.panels[1].title == ("Best checkpoint (selected on validation): "
+                                     "tuned (equal budget)")

@@ -30,7 +30,6 @@ from benchmark.report.render import (
 from benchmark.report.table_model import build_table, split_table
 from benchmark.report.tidy import tidy
 from benchmark.report.tuning import caption, write_tuning
-from benchmark.tuning.tune_file import read_tune, tune_path
 
 FORMATS = ("latex", "md", "csv", "html")
 
@@ -45,7 +44,8 @@ def markdown_notes(summary: pd.DataFrame, pgd_steps: str, tune: Any) -> str:
 
 def summarize(coll: Collection) -> pd.DataFrame:
     """One row per checkpoint x method: seed means and stds, intervals, bold flags (teachers
-    never compete: `ranked`) and the paired test against the baseline."""
+    never compete: `ranked`; a tuned comparison's table ranks again within each view) and the
+    paired test against the baseline."""
     summary = summary_frame(coll.metrics, coll.methods)
     summary["ranked"] = ~summary["method"].isin(coll.unranked)
     summary = add_intervals(summary, coll.per_class, ATTACKS)
@@ -77,9 +77,8 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
     published = published_beside(summary, dataset)  # quoted numbers of this dataset, if any
     if "md" in formats:
         written["table_md"] = out / "table.md"
-        tune = read_tune(tune_path(Path(results), dataset, preset))
         atomic_write_text(written["table_md"], render_markdown(table, info, coll)
-                          + markdown_notes(summary, info.pgd_steps, tune)
+                          + markdown_notes(summary, info.pgd_steps, coll.tune)
                           + published_markdown(published, md_escape))
     if "csv" in formats:
         tidy_frames = tidy(coll)  # the API's frames: accuracy in % as in table.csv

@@ -13,6 +13,7 @@ from benchmark.report.aggregate import DDOF, RHO_ATTACK
 from benchmark.report.collect import Collection
 from benchmark.report.expected import BASELINE
 from benchmark.report.table_model import Table, display_names
+from benchmark.report.views import without_tuned_row
 from benchmark.runs.schema import RunRecord
 
 
@@ -67,6 +68,7 @@ class Facts:
     warm_starts: str = ""  # "ham from pgd_at epoch 4, 6 epochs at lr 0.01, 0.001; ..."
     teachers: str = ""     # "trades[teacher] (small_cnn_wide)": shown, never bold
     views: bool = False    # panels per view (views.py): protocol defaults and tuned
+    untuned: str = ""      # methods with a defaults row and no tuned row
 
 
 def facts(coll: Collection, table: Table) -> Facts:
@@ -92,6 +94,7 @@ def facts(coll: Collection, table: Table) -> Facts:
         teachers="; ".join(f"{label} ({_one({r.spec.model for r in recs if r.label == label})})"
                            for label in unranked),
         views=bool(coll.views),
+        untuned=", ".join(without_tuned_row(coll.tune, list(coll.expected))),
     )
 
 
@@ -151,7 +154,9 @@ def caption_sentences(f: Facts, sym: dict[str, str], esc: Callable[[str], str]) 
                        "in the tuning appendix). A method whose defaults won its search is in "
                        "both; rows are ranked only within their panel"
                        + (f", and {esc(BASELINE)}'s defaults stay the reference of {sym['rho']}"
-                          if f.has_baseline else "") + ".")
+                          if f.has_baseline else "") + "."
+                       + (f" No tuned row (search not decided, or not searched): "
+                          f"{esc(f.untuned)}." if f.untuned else ""))
     if f.warm_starts:
         out.insert(-1, f"Warm starts (from the same seed's run of the base): "
                        f"{esc(f.warm_starts)}.")

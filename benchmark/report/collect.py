@@ -21,7 +21,7 @@ from benchmark.report.expected import MissingRun, find_runs, order_methods
 from benchmark.report.views import view_labels
 from benchmark.runs.job import is_teacher_variant
 from benchmark.runs.schema import CHECKPOINTS, RunRecord
-from benchmark.tuning.tune_file import read_tune, tune_path
+from benchmark.tuning.tune_file import TuneFile, read_tune, tune_path
 
 ATTACKS = EVAL_ATTACKS_NAMES  # the evaluator's registry (core/evaluation/suite.py)
 VAL_KEYS = ("clean_avg", "clean_worst", "robust_avg", "robust_worst")
@@ -52,7 +52,7 @@ class Collection:
     state: pd.DataFrame        # run x epoch x method-state key x element (long form)
     missing: list[MissingRun]
     expected: dict[str, list[int]] = field(default_factory=dict)  # method -> seeds
-    views: dict[str, list[str]] = field(default_factory=dict)  # views.py; {}: one view
+    tune: TuneFile | None = None  # what `fairbench tune` tried and selected (tune.json)
 
     @property
     def methods(self) -> list[str]:
@@ -64,6 +64,11 @@ class Collection:
         """Rows shown but never bold: the distillation teachers (another model, a dependency
         of the students, not a method under comparison)."""
         return sorted({r.label for r in self.records if is_teacher_variant(r.spec.variant)})
+
+    @property
+    def views(self) -> dict[str, list[str]]:
+        """View -> labels (views.py); {} when the runs were not tuned (one view)."""
+        return view_labels(self.tune, list(self.expected))
 
     @property
     def classes(self) -> list[str]:
@@ -233,7 +238,6 @@ def collect(results: Path, dataset: str, preset: str) -> Collection:
         unfinished = f" ({len(missing)} unfinished)" if missing else ""
         raise UserError(f"no finished runs for {dataset}/{preset} in {results}{unfinished}; "
                         f"run `fairbench run --dataset {dataset} --preset {preset}` first")
-    views = view_labels(read_tune(tune_path(Path(results), dataset, preset)), list(expected))
     return Collection(dataset, preset, records, metrics_frame(records), per_class_frame(records),
                       history_frame(records), val_class_frame(records), state_frame(records),
-                      missing, expected, views)
+                      missing, expected, read_tune(tune_path(Path(results), dataset, preset)))

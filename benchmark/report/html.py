@@ -1,8 +1,8 @@
 """The leaderboard page: one self-contained `index.html` (no network, no external files).
 
-Sortable tables per checkpoint (click a header) that lead with the headline columns (AutoAttack
-average and worst class, right after the method name, kept in view while a wide table scrolls
-sideways), a per-class heatmap of AutoAttack accuracy, the
+Sortable tables, one per panel of the report's table (click a header), that lead with the
+headline columns (AutoAttack average and worst class, right after the method name, kept in view
+while a wide table scrolls sideways), a per-class heatmap of AutoAttack accuracy, the
 report's plots (embedded PNG), the paired test against pgd_at, the protocol and AutoAttack
 settings, the missing-run note and a link to each run's record.json.
 """
@@ -82,6 +82,7 @@ document.querySelectorAll('table.sortable th').forEach(function (th) {
 """
 
 PLOTS = {"avg_vs_worst": "Average vs worst-class accuracy",
+         "avg_vs_worst_defaults": "Average vs worst-class accuracy, protocol defaults",
          "per_class_robust": "Per-class AutoAttack accuracy",
          "val_curves": "Validation curves", "method_state": "Method state per epoch"}
 
@@ -116,8 +117,8 @@ def _cls(*names: str) -> str:
 
 def _table(table: Table, panel_index: int, records: dict[str, list[str]],
            summary: pd.DataFrame | None = None) -> str:
-    """One checkpoint's panel: Method and the headline columns (they stay in view while the
-    table scrolls sideways), n, the other columns, the record links."""
+    """One panel (a checkpoint, or one view of it): Method and the headline columns (they stay
+    in view while the table scrolls sideways), n, the other columns, the record links."""
     panel = table.panels[panel_index]
     order = _page_order(table)
     n_head = sum(table.columns[i].key in HEADLINE for i in order)

@@ -20,6 +20,7 @@ from benchmark.report.figure_style import error_bars, method_colors, new_figure,
 from benchmark.report.intervals import curve_intervals
 from benchmark.report.labels import place_labels
 from benchmark.report.plot_classes import per_class_figure
+from benchmark.report.views import VIEW_TITLES
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -43,11 +44,14 @@ def _interval_errors(rows: pd.DataFrame, key: str, values: np.ndarray) -> np.nda
 
 @styled
 def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
-                    attack: str = "autoattack") -> Figure:
+                    attack: str = "autoattack", view: str = "",
+                    labels: Sequence[str] | None = None) -> Figure:
     """Average vs worst-class accuracy per method, coloured by training cost (seconds with warm
     start), labelled, with 95 % bootstrap interval error bars (when the summary has them) and
-    the Pareto front (of the ranked rows)."""
+    the Pareto front (of the ranked rows); only `labels` (one view's rows) when given."""
     rows = summary[(summary["checkpoint"] == checkpoint) & (summary["seeds"] > 0)]
+    if labels is not None:
+        rows = rows[rows["method"].isin(labels)]
     rows = rows[np.isfinite(rows[f"{attack}_avg"]) & np.isfinite(rows[f"{attack}_worst"])]
     fig = new_figure(5.5, 4.2)
     ax = fig.add_subplot()
@@ -70,7 +74,8 @@ def tradeoff_figure(summary: pd.DataFrame, title: str, checkpoint: str = "best",
     name = attack_title(attack)
     ax.set_xlabel(f"Average {name} accuracy (%)")
     ax.set_ylabel(f"Worst-class {name} accuracy (%)")
-    ax.set_title(f"{title}: average vs worst class ({checkpoint} checkpoint)")
+    ax.set_title(f"{title}: average vs worst class ({checkpoint} checkpoint)"
+                 + (f"\n{VIEW_TITLES[view]}" if view else ""))
     competing = np.flatnonzero(rows["ranked"].to_numpy(bool) if "ranked" in rows
                                else np.ones(len(rows), bool))  # a teacher is never on it
     front = [int(competing[i]) for i in pareto_front(list(zip(
@@ -225,7 +230,12 @@ def write_plots(coll: Collection, summary: pd.DataFrame, out: Path) -> dict[str,
     colors = method_colors(coll.methods)  # one colour per method in every figure
     figures = {
         "per_class_robust": per_class_figure(coll.per_class, coll.classes, title, colors=colors),
-        "avg_vs_worst": tradeoff_figure(summary, title),
+        # one figure per view of a tuned comparison: a tuned row never sits on the defaults' front
+        **({"avg_vs_worst": tradeoff_figure(summary, title, view="tuned",
+                                             labels=coll.views["tuned"]),
+            "avg_vs_worst_defaults": tradeoff_figure(summary, title, view="defaults",
+                                                     labels=coll.views["defaults"])}
+           if coll.views else {"avg_vs_worst": tradeoff_figure(summary, title)}),
         "val_curves": curves_figure(coll.history, title, colors=colors,
                                     bands=curve_intervals(coll.val_per_class)),
         "method_state": state_figure(coll.state, title, coll.classes),

@@ -209,7 +209,7 @@ def split_table(table: Table) -> tuple[Table, Table]:
 
 
 def panel_title(checkpoint: str, view: str) -> str:
-    """"Best checkpoint (selected on validation)", with the view when the table has two."""
+    """The panel's title: the checkpoint's, then the view's when the table has two views."""
     return f"{PANEL_TITLES[checkpoint]}: {VIEW_TITLES[view]}" if view else PANEL_TITLES[checkpoint]
 
 

@@ -1,7 +1,8 @@
 """The two views of a tuned comparison: each method at its protocol defaults, and at the
 configuration `fairbench tune` selected on validation with the same budget for every method.
 The table shows each view in its own panels and ranks rows only within a panel, so a tuned
-configuration never competes with another method's defaults."""
+configuration never competes with another method's defaults; the scatter plot gets one figure
+per view for the same reason."""
 
 from __future__ import annotations
 
@@ -19,11 +20,19 @@ def view_labels(tune: TuneFile | None, labels: Sequence[str]) -> dict[str, list[
     method whose default configuration won its search appears in both. Anything else (a
     teacher, a `fairbench run` variant) is shown with the defaults."""
     selected = set(tune.selections().values()) if tune is not None else set()
-    if not selected:
+    if tune is None or not selected:
         return {}
-    plain = set(tune.methods) if tune is not None else set()
-    return {"defaults": [lb for lb in labels if lb not in selected or lb in plain],
+    return {"defaults": [lb for lb in labels if lb not in selected or lb in tune.methods],
             "tuned": [lb for lb in labels if lb in selected]}
+
+
+def without_tuned_row(tune: TuneFile | None, labels: Sequence[str]) -> list[str]:
+    """Methods shown with their defaults but absent from the tuned view: a search not decided
+    (cut short, or every configuration failed) or a method `fairbench tune` did not search."""
+    if not view_labels(tune, labels):
+        return []
+    decided = tune.selections() if tune is not None else {}
+    return [lb for lb in labels if "[" not in lb and lb not in decided]
 
 
 def views_of(views: dict[str, list[str]], label: str) -> str:
