@@ -224,18 +224,24 @@ def save_figure(fig: Figure, out: Path, stem: str) -> dict[str, Path]:
     return written
 
 
+def tradeoff_figures(coll: Collection, summary: pd.DataFrame, title: str) -> dict[str, Figure]:
+    """`avg_vs_worst`; for a tuned comparison one figure per view, so a tuned row never sits on
+    the defaults' Pareto front: `avg_vs_worst` the tuned rows, `avg_vs_worst_defaults`."""
+    views = coll.views
+    if not views:
+        return {"avg_vs_worst": tradeoff_figure(summary, title)}
+    return {"avg_vs_worst": tradeoff_figure(summary, title, view="tuned", labels=views["tuned"]),
+            "avg_vs_worst_defaults": tradeoff_figure(summary, title, view="defaults",
+                                                     labels=views["defaults"])}
+
+
 def write_plots(coll: Collection, summary: pd.DataFrame, out: Path) -> dict[str, Path]:
     """Every report figure as PNG and PDF."""
     title = f"{coll.dataset}/{coll.preset}"
     colors = method_colors(coll.methods)  # one colour per method in every figure
     figures = {
         "per_class_robust": per_class_figure(coll.per_class, coll.classes, title, colors=colors),
-        # one figure per view of a tuned comparison: a tuned row never sits on the defaults' front
-        **({"avg_vs_worst": tradeoff_figure(summary, title, view="tuned",
-                                             labels=coll.views["tuned"]),
-            "avg_vs_worst_defaults": tradeoff_figure(summary, title, view="defaults",
-                                                     labels=coll.views["defaults"])}
-           if coll.views else {"avg_vs_worst": tradeoff_figure(summary, title)}),
+        **tradeoff_figures(coll, summary, title),
         "val_curves": curves_figure(coll.history, title, colors=colors,
                                     bands=curve_intervals(coll.val_per_class)),
         "method_state": state_figure(coll.state, title, coll.classes),

@@ -19,8 +19,7 @@ def view_labels(tune: TuneFile | None, labels: Sequence[str]) -> dict[str, list[
     A plain run (`trades`) is its method's defaults; a selected label is the tuned view, so a
     method whose default configuration won its search appears in both. Anything else (a
     teacher, a `fairbench run` variant) is shown with the defaults."""
-    selected = set(tune.selections().values()) if tune is not None else set()
-    if tune is None or not selected:
+    if tune is None or not (selected := set(tune.selections().values())):
         return {}
     return {"defaults": [lb for lb in labels if lb not in selected or lb in tune.methods],
             "tuned": [lb for lb in labels if lb in selected]}
@@ -29,10 +28,8 @@ def view_labels(tune: TuneFile | None, labels: Sequence[str]) -> dict[str, list[
 def without_tuned_row(tune: TuneFile | None, labels: Sequence[str]) -> list[str]:
     """Methods shown with their defaults but absent from the tuned view: a search not decided
     (cut short, or every configuration failed) or a method `fairbench tune` did not search."""
-    if not view_labels(tune, labels):
-        return []
     decided = tune.selections() if tune is not None else {}
-    return [lb for lb in labels if "[" not in lb and lb not in decided]
+    return [lb for lb in labels if "[" not in lb and lb not in decided] if decided else []
 
 
 def views_of(views: dict[str, list[str]], label: str) -> str:
