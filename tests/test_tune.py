@@ -113,7 +113,7 @@ def test_tune_end_to_end(tmp_path: Path):
     assert records == {p: p.stat().st_mtime_ns for p in records}
     assert json.loads((results / "fmnist/smoke/tune.json").read_text()) == tune
     assert main(["report", "--dataset", "fmnist", "--preset", "smoke", "--results",
-                 str(results), "--format", "md,csv"]) == 0
+                 str(results), "--format", "md,csv,html"]) == 0
     report = results / "fmnist/smoke/report"
     appendix = (report / "tune.csv").read_text()
     assert appendix.count("\n") == 1 + 4 and (report / "tune_lr.png").exists()
@@ -126,6 +126,12 @@ def test_tune_end_to_end(tmp_path: Path):
     rows = pd.read_csv(report / "table.csv")
     views = rows[rows["checkpoint"] == "best"].set_index("method")["view"]
     assert views["ham"].startswith("defaults") and "tuned" in views[ham["selected"]]
+    side = pd.read_csv(report / "views.csv").set_index("method")  # both views side by side
+    assert list(side.index) == ["pgd_at", "ham"] and side.loc["ham", "tuned_label"] == \
+        ham["selected"]
+    assert set(side["defaults_rank"]) == set(side["tuned_rank"]) == {1, 2}
+    assert "Tuned: configuration" in (report / "views.md").read_text()
+    assert "Both views side by side" in (report / "index.html").read_text()
 
 
 @pytest.mark.parametrize("extra, message", [

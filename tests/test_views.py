@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 
 from benchmark.report.table_model import build_table
 from benchmark.report.views import view_labels, views_of, without_tuned_row
@@ -71,3 +72,39 @@ def test_a_tuned_row_never_takes_the_bold_from_the_defaults():
     assert shown["best", "tuned"] == {"b": False, "a[tune=1]": True}
     assert table.panels[1].title == ("Best checkpoint (selected on validation): "
                                      "tuned (equal budget)")
+
+
+def test_side_by_side_ranks_each_view_by_the_criterion_and_states_the_margin():
+    """Hand computation (criterion = mean of AA avg and worst): defaults, b (40, 30: 35) ranks
+    above a (50, 10: 30); tuned, a[tune=1] (60, 20: 40) above b (its default won: 35). a's
+    margin: its selected configuration's 33 minus the other one's 30 = 3 points; b's other
+    configuration did not finish, so b has no margin."""
+
+    import html
+
+    from benchmark.report.views_table import views_frame, views_html, views_latex, views_markdown
+
+    tune = TuneFile(2, "robust_avg_worst", {"a": _search("a", "a[tune=1]"),
+                                            "b": _search("b", "b")})
+    numbers = {"a": (0.5, 0.1), "b": (0.4, 0.3), "a[tune=1]": (0.6, 0.2)}
+    summary = pd.DataFrame([{"checkpoint": "best", "method": m, "seeds": 3,
+                             "autoattack_avg": avg, "autoattack_avg_std": 0.01,
+                             "autoattack_worst": worst, "autoattack_worst_std": 0.02}
+                            for m, (avg, worst) in numbers.items()])
+    tuning = pd.DataFrame({"method": ["a", "a", "b", "b"],
+                           "criterion": [30.0, 33.0, 35.0, float("nan")],
+                           "selected": [False, True, True, False]})
+    frame = views_frame(summary, tune, tuning).set_index("method")
+    assert frame.loc["a", "defaults_score"] == pytest.approx(30.0)
+    assert frame.loc["a", "tuned_score"] == pytest.approx(40.0)
+    assert frame["defaults_rank"].to_dict() == {"a": 2, "b": 1}
+    assert frame["tuned_rank"].to_dict() == {"a": 1, "b": 2}
+    assert frame.loc["a", "val_margin"] == pytest.approx(3.0)
+    assert pd.isna(frame.loc["b", "val_margin"])
+    md = views_markdown(frame.reset_index(), tune)
+    assert "| 50.0 ± 1.0 | 10.0 ± 2.0 | 2 | 3 | lr x1 | 60.0 ± 1.0 | 20.0 ± 2.0 | 1 | 3 | 3.0 |" \
+        in md
+    assert "| default |" in md  # b's default won its search
+    assert r"50.0 $\pm$ 1.0" in views_latex(frame.reset_index(), tune)
+    page = views_html(frame.reset_index(), tune, html.escape)
+    assert "<td>60.0 ± 1.0</td><td>20.0 ± 2.0</td><td>1</td>" in page

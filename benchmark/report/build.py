@@ -29,7 +29,8 @@ from benchmark.report.render import (
 )
 from benchmark.report.table_model import build_table, split_table
 from benchmark.report.tidy import tidy
-from benchmark.report.tuning import caption, write_tuning
+from benchmark.report.tuning import caption, tuning_frame, write_tuning
+from benchmark.report.views_table import views_frame, write_views
 
 FORMATS = ("latex", "md", "csv", "html")
 
@@ -50,6 +51,17 @@ def summarize(coll: Collection) -> pd.DataFrame:
     summary["ranked"] = ~summary["method"].isin(coll.unranked)
     summary = add_intervals(summary, coll.per_class, ATTACKS)
     return add_paired_tests(summary, coll.records, BASELINE)
+
+
+def tuned_outputs(results: Path, coll: Collection, summary: pd.DataFrame,
+                  out: Path) -> tuple[dict[str, Path], pd.DataFrame | None]:
+    """The tuning appendix and both views side by side (and their frame, for the page), when
+    `fairbench tune` made the runs; nothing otherwise."""
+    if coll.tune is None or not coll.tune.methods:
+        return {}, None
+    tuning = tuning_frame(results, coll.dataset, coll.preset, coll.tune)
+    views = views_frame(summary, coll.tune, tuning)
+    return {**write_tuning(tuning, coll.tune, out), **write_views(views, coll.tune, out)}, views
 
 
 def build_report(results: Path, dataset: str, preset: str, out: Path | None = None,
@@ -93,9 +105,10 @@ def build_report(results: Path, dataset: str, preset: str, out: Path | None = No
             written[key] = out / name
             atomic_write_text(written[key], frame.to_csv(index=False, float_format="%.6g"))
     written.update(write_plots(coll, summary, out))
-    written.update(write_tuning(Path(results), dataset, preset, out))  # when it was tuned
+    tuned, views = tuned_outputs(Path(results), coll, summary, out)
+    written.update(tuned)
     if "html" in formats:  # after the plots: the page embeds them
         written["html"] = out / "index.html"
         atomic_write_text(written["html"], render_html(table, info, coll, out, Path(results),
-                                                       published, summary))
+                                                       published, summary, views))
     return written

@@ -31,6 +31,7 @@ from benchmark.report.power import detectable_text
 from benchmark.report.published import num
 from benchmark.report.render import MD_SYMBOLS
 from benchmark.report.table_model import Table, display_names
+from benchmark.report.views_table import views_html
 
 # The page's leaderboard leads with these columns (AutoAttack avg, [overall,] worst), in the
 # table's own order; the LaTeX / Markdown / CSV tables keep theirs.
@@ -211,9 +212,9 @@ def _published(frame: pd.DataFrame) -> str:
 
 def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
                 results: Path, published: pd.DataFrame | None = None,
-                summary: pd.DataFrame | None = None) -> str:
+                summary: pd.DataFrame | None = None, views: pd.DataFrame | None = None) -> str:
     """The page's HTML; plots are read from `out` (written before), record links are relative
-    to `out`."""
+    to `out`; `views` (views_table.py), for a tuned comparison, adds both views side by side."""
     records: dict[str, list[str]] = {}
     for rec in sorted(coll.records, key=lambda r: r.seed):
         label = rec.label
@@ -236,6 +237,7 @@ def render_html(table: Table, facts: Facts, coll: Collection, out: Path,
         f'<p class="note">{_esc(paired)}</p>' if paired else "",
         f'<p class="note">{_esc(detectable)}</p>' if detectable else "",
         f'<p class="note">{_esc(masking)}</p>' if masking else "",
+        views_html(views, coll.tune, _esc) if views is not None and coll.tune else "",
         _heatmap(coll), _plots(out),
         _published(published if published is not None else pd.DataFrame()),
         f'<h2>Protocol and evaluation</h2><p class="note">{_esc(details)}</p>',

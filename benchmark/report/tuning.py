@@ -18,7 +18,7 @@ from benchmark.report.figure_style import method_colors, new_figure, shown, styl
 from benchmark.report.plots import save_figure
 from benchmark.report.render import latex_escape, md_escape
 from benchmark.tuning.selection import CRITERIA, selected_line
-from benchmark.tuning.tune_file import TuneFile, read_tune, tune_path
+from benchmark.tuning.tune_file import TuneFile
 
 COLUMNS = ["method", "index", "label", "settings", "lr_factor", "status", "best_epoch",
            "val_clean_avg", "val_robust_avg", "val_robust_worst", "criterion", "selected"]
@@ -139,12 +139,9 @@ def tuning_figure(frame: pd.DataFrame, criterion: str):  # noqa: ANN201 - Figure
     return fig
 
 
-def write_tuning(results: Path, dataset: str, preset: str, out: Path) -> dict[str, Path]:
-    """The appendix files, when the results directory was tuned (nothing otherwise)."""
-    tune = read_tune(tune_path(results, dataset, preset))
-    if tune is None or not tune.methods:
-        return {}
-    frame, text = tuning_frame(results, dataset, preset, tune), caption(tune)
+def write_tuning(frame: pd.DataFrame, tune: TuneFile, out: Path) -> dict[str, Path]:
+    """The appendix files of a tuned results directory (`frame`: its `tuning_frame`)."""
+    text = caption(tune)
     written = {"tune_csv": out / "tune.csv", "tune_md": out / "tune.md",
                "tune_tex": out / "tune.tex"}
     atomic_write_text(written["tune_csv"], frame.to_csv(index=False, float_format="%.6g"))
