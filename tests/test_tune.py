@@ -130,7 +130,7 @@ def test_tune_end_to_end(tmp_path: Path):
     assert list(side.index) == ["pgd_at", "ham"] and side.loc["ham", "tuned_label"] == \
         ham["selected"]
     assert set(side["defaults_rank"]) == set(side["tuned_rank"]) == {1, 2}
-    assert "Tuned: configuration" in (report / "views.md").read_text()
+    assert "| Tuned configuration |" in (report / "views.md").read_text()
     assert "Both views side by side" in (report / "index.html").read_text()
 
 

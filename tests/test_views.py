@@ -74,37 +74,90 @@ def test_a_tuned_row_never_takes_the_bold_from_the_defaults():
                                      "tuned (equal budget)")
 
 
-def test_side_by_side_ranks_each_view_by_the_criterion_and_states_the_margin():
+def _side_by_side():
     """Hand computation (criterion = mean of AA avg and worst): defaults, b (40, 30: 35) ranks
-    above a (50, 10: 30); tuned, a[tune=1] (60, 20: 40) above b (its default won: 35). a's
-    margin: its selected configuration's 33 minus the other one's 30 = 3 points; b's other
-    configuration did not finish, so b has no margin."""
+    above a (50, 10: 30); tuned, a[tune=1] (60, 20: 40) above b (its default won: 35). c's
+    default diverged on every seed and d's search is not decided: neither is ranked, in either
+    view, and neither shifts a's and b's ranks. a's margin: its selected configuration's 33
+    minus the other candidate's 30 = 3 points (a[tune=2], from an earlier search, is no
+    candidate, however good); b's other configuration did not finish, so b has no margin. e
+    searched under robust_avg: its test criterion is its AA average."""
+    from benchmark.report.views_table import views_frame
 
-    import html
-
-    from benchmark.report.views_table import views_frame, views_html, views_latex, views_markdown
-
-    tune = TuneFile(2, "robust_avg_worst", {"a": _search("a", "a[tune=1]"),
-                                            "b": _search("b", "b")})
-    numbers = {"a": (0.5, 0.1), "b": (0.4, 0.3), "a[tune=1]": (0.6, 0.2)}
+    searches = {"a": _search("a", "a[tune=1]", k=3), "b": _search("b", "b"),
+                "c": _search("c", "c[tune=1]"), "d": _search("d", None),
+                "e": _search("e", "e")}
+    for search in searches.values():
+        search.budget = 2
+    searches["e"].criterion = "robust_avg"
+    tune = TuneFile(2, "robust_avg_worst", searches)
+    numbers = {"a": (0.5, 0.1), "b": (0.4, 0.3), "a[tune=1]": (0.6, 0.2), "c[tune=1]": (0.7, 0.6),
+               "d": (0.1, 0.0), "e": (0.3, 0.0)}
     summary = pd.DataFrame([{"checkpoint": "best", "method": m, "seeds": 3,
                              "autoattack_avg": avg, "autoattack_avg_std": 0.01,
                              "autoattack_worst": worst, "autoattack_worst_std": 0.02}
                             for m, (avg, worst) in numbers.items()])
-    tuning = pd.DataFrame({"method": ["a", "a", "b", "b"],
-                           "criterion": [30.0, 33.0, 35.0, float("nan")],
-                           "selected": [False, True, True, False]})
-    frame = views_frame(summary, tune, tuning).set_index("method")
-    assert frame.loc["a", "defaults_score"] == pytest.approx(30.0)
-    assert frame.loc["a", "tuned_score"] == pytest.approx(40.0)
-    assert frame["defaults_rank"].to_dict() == {"a": 2, "b": 1}
-    assert frame["tuned_rank"].to_dict() == {"a": 1, "b": 2}
+    tuning = pd.DataFrame({
+        "method": ["a", "a", "a", "b", "b", "c", "c", "e", "e"],
+        "settings": ["lr x1", "lr x2", "lr x3", "lr x1", "lr x2", "lr x1", "lr x4", "lr x1",
+                     "lr x2"],
+        "criterion": [30.0, 33.0, 90.0, 35.0, float("nan"), float("nan"), 20.0, 31.0, 20.0],
+        "candidate": [True, True, False, True, True, True, True, True, True],
+        "selected": [False, True, False, True, False, False, True, True, False]})
+    expected = {label: [0, 1, 2] for label in [*numbers, "c"]}
+    return views_frame(summary, tune, tuning, expected), tune
+
+
+def test_side_by_side_ranks_each_view_by_the_criterion_and_states_the_margin():
+    frame = _side_by_side()[0].set_index("method")
+    assert frame.loc["a", "defaults_test_criterion"] == pytest.approx(30.0)
+    assert frame.loc["a", "tuned_test_criterion"] == pytest.approx(40.0)
+    assert frame.loc["e", "tuned_test_criterion"] == pytest.approx(30.0)  # robust_avg
+    assert frame["defaults_rank"].dropna().to_dict() == {"a": 2, "b": 1, "e": 2}
+    assert frame["tuned_rank"].dropna().to_dict() == {"a": 1, "b": 2, "e": 3}
+    assert frame.loc[["c", "d"], ["defaults_rank", "tuned_rank"]].isna().all().all()
     assert frame.loc["a", "val_margin"] == pytest.approx(3.0)
+    assert frame.loc["e", "val_margin"] == pytest.approx(11.0)
     assert pd.isna(frame.loc["b", "val_margin"])
-    md = views_markdown(frame.reset_index(), tune)
-    assert "| 50.0 ± 1.0 | 10.0 ± 2.0 | 2 | 3 | lr x1 | 60.0 ± 1.0 | 20.0 ± 2.0 | 1 | 3 | 3.0 |" \
-        in md
-    assert "| default |" in md  # b's default won its search
-    assert r"50.0 $\pm$ 1.0" in views_latex(frame.reset_index(), tune)
-    page = views_html(frame.reset_index(), tune, html.escape)
-    assert "<td>60.0 ± 1.0</td><td>20.0 ± 2.0</td><td>1</td>" in page
+    assert frame.loc["c", "defaults_seeds"] == 0 and frame.loc["c", "defaults_expected"] == 3
+
+
+def test_side_by_side_renders_markdown_latex_and_html():
+    import html
+
+    from benchmark.report.views_table import views_html, views_latex, views_markdown
+
+    frame, tune = _side_by_side()
+    md = views_markdown(frame, tune)
+    assert ("| a | 50.0 ± 1.0 | 10.0 ± 2.0 | 2 | 3/3 | lr x2 | 60.0 ± 1.0 | 20.0 ± 2.0 | 1 | "
+            "3/3 | 3.0 |") in md
+    assert "| b | 40.0 ± 1.0 | 30.0 ± 2.0 | 1 | 3/3 | default |" in md  # its default won
+    assert "| c | — | — | — | 0/3 | lr x4 |" in md and "| not decided |" in md
+    assert r"robust\_avg, robust\_avg\_worst" in md  # the criteria of the searches
+    tex = views_latex(frame, tune)
+    assert r"50.0 & 10.0 & 2 & 3/3 & lr x2 & 60.0" in tex and r"{\tiny $\pm$1.0}" in tex
+    page = views_html(frame, tune, html.escape)
+    assert "<td>60.0 ± 1.0</td><td>20.0 ± 2.0</td><td>1</td><td>3/3</td>" in page
+
+
+def test_side_by_side_latex_fits_a_one_column_article(tmp_path):
+    import shutil
+    import subprocess
+
+    from benchmark.report.render import render_standalone
+    from benchmark.report.views_table import views_latex
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed (Debian: texlive-latex-base, "
+                    "texlive-latex-recommended)")
+    frame, tune = _side_by_side()
+    frame["method"] = "trades_dafa"  # the longest display names and settings of the registry
+    frame["tuned_settings"] = "lr x0.534, lambda_eps=0.234, cfps_scale=0.661"
+    frame["base"] = "pgd_at[tune=3]"
+    (tmp_path / "views.tex").write_text(views_latex(frame, tune))
+    (tmp_path / "doc.tex").write_text(render_standalone("views"))
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    log = (tmp_path / "doc.log").read_text(errors="replace")
+    assert "Overfull" not in log, log[log.find("Overfull"):][:300]

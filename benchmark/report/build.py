@@ -60,7 +60,7 @@ def tuned_outputs(results: Path, coll: Collection, summary: pd.DataFrame,
     if coll.tune is None or not coll.tune.methods:
         return {}, None
     tuning = tuning_frame(results, coll.dataset, coll.preset, coll.tune)
-    views = views_frame(summary, coll.tune, tuning)
+    views = views_frame(summary, coll.tune, tuning, coll.expected)
     return {**write_tuning(tuning, coll.tune, out), **write_views(views, coll.tune, out)}, views
 
 

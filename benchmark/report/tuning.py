@@ -21,7 +21,8 @@ from benchmark.tuning.selection import CRITERIA, selected_line
 from benchmark.tuning.tune_file import TuneFile
 
 COLUMNS = ["method", "index", "label", "settings", "lr_factor", "status", "best_epoch",
-           "val_clean_avg", "val_robust_avg", "val_robust_worst", "criterion", "selected"]
+           "val_clean_avg", "val_robust_avg", "val_robust_worst", "criterion", "candidate",
+           "selected"]
 
 
 def settings_text(settings: dict) -> str:
@@ -48,22 +49,28 @@ def run_status(paths: RunPaths) -> str:
 
 def tuning_frame(results: Path, dataset: str, preset: str, tune: TuneFile) -> pd.DataFrame:
     """One row per tried configuration with its status (validation numbers in %; NaN unless
-    it finished: a run that diverged keeps no numbers, however good its first epochs were)."""
+    it finished: a run that diverged keeps no numbers, however good its first epochs were).
+    The criterion is the one the method's last search selected by; `candidate` marks that
+    search's configurations (its budget's first ones), as opposed to ones an earlier search
+    tried (a larger budget, another base)."""
     rows = []
     for method, search in tune.methods.items():
+        criterion = CRITERIA[search.criterion or tune.criterion]
+        candidates = {c.label for c in search.configs[:search.budget or tune.budget]}
         for config in search.configs:
             paths = RunPaths.of(results, dataset, preset, config.label, search.seed)
             status = run_status(paths)
             line = (selected_line(read_jsonl(paths.log)) or {}) if status == "finished" else {}
             val = line.get("val") or {}
-            crit = CRITERIA[tune.criterion](val) if val else np.nan
+            crit = criterion(val) if val else np.nan
             rows.append({"method": method, "index": config.index, "label": config.label,
                          "settings": settings_text(config.settings),
                          "lr_factor": config.settings.get(LR_FACTOR_KEY), "status": status,
                          "best_epoch": line.get("epoch"),
                          **{f"val_{k}": 100 * val[k] if k in val else np.nan
                             for k in ("clean_avg", "robust_avg", "robust_worst")},
-                         "criterion": 100 * crit, "selected": config.label == search.selected})
+                         "criterion": 100 * crit, "candidate": config.label in candidates,
+                         "selected": config.label == search.selected})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

@@ -1,16 +1,19 @@
-"""The two views side by side (`views.csv`/`views.md`/`views.tex`, written when the results were
-tuned): per searched method, its protocol-default and its tuned AutoAttack numbers (best
-checkpoint, mean ± std over seeds), its rank in each view, and how decisive its selection was.
+"""The two views side by side (`views.csv`/`views.md`/`views.tex` and a section of the page,
+written when the results were tuned): per searched method, its protocol-default and its tuned
+AutoAttack numbers (best checkpoint, mean ± std over seeds), its rank in each view, and how
+decisive its selection was.
 
 A view's rank orders the methods by the tuning criterion applied to the test AutoAttack means
-(for the default `robust_avg_worst`, the mean of the average and the worst class): the same
-trade-off the search optimised on validation, read on the test set, so a reader sees whether
-tuning changes the ordering. The validation margin is the selected configuration's criterion
-minus the best other finished configuration's (points): a margin inside the validation noise
-means the selection among near-equal configurations was close to a coin toss."""
+(for the default `robust_avg_worst`, the mean of the average and the worst class): the trade-off
+the search optimised on validation, read on the test set, so one table shows whether tuning
+changes the ordering. Only methods with numbers in both views are ranked, so a run missing from
+one view never shifts the other's ranks. The validation margin is the selected configuration's
+criterion minus the best other configuration of the same search: a margin inside the validation
+noise means the search picked among configurations it could not tell apart."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -19,119 +22,160 @@ from benchmark.common.fileio import atomic_write_text
 from benchmark.report.expected import order_methods
 from benchmark.report.figure_style import shown
 from benchmark.report.published import num
-from benchmark.report.render import latex_escape, md_escape
-from benchmark.report.tuning import settings_text
+from benchmark.report.render import LATEX_PREAMBLE, latex_escape, md_escape
 from benchmark.tuning.selection import CRITERIA
 from benchmark.tuning.tune_file import TuneFile
 
-VIEWS = ("defaults", "tuned")
+VIEWS = {"defaults": "Defaults", "tuned": "Tuned"}
 STATS = ("avg", "worst")
+Escape = Callable[[str], str]
 
 
-def _view_numbers(best: pd.DataFrame, label: str | None, criterion: str) -> dict[str, float]:
-    """A label's AutoAttack mean and std per statistic, its seed count and its criterion score
-    on those means (NaN for a label without a finished seed)."""
+def _view_numbers(best: pd.DataFrame, label: str | None, expected: Sequence[int],
+                  criterion: str) -> dict[str, float]:
+    """A label's AutoAttack means and stds (%), its finished and expected seed counts, and the
+    criterion on its means (NaN without a finished seed)."""
     row = best.loc[label] if label is not None and label in best.index else None
-    out: dict[str, float] = {"seeds": float(row["seeds"]) if row is not None else 0.0}
+    out = {"seeds": float(row["seeds"]) if row is not None else 0.0,
+           "expected": float(len(expected))}
     for stat in STATS:
         for suffix in ("", "_std"):
-            key = f"autoattack_{stat}{suffix}"
-            out[f"aa_{stat}{suffix}"] = 100 * float(row[key]) if row is not None else float("nan")
-    finished = out["seeds"] > 0
-    out["score"] = 100 * CRITERIA[criterion](
-        {"robust_avg": out["aa_avg"] / 100, "robust_worst": out["aa_worst"] / 100}) \
-        if finished else float("nan")
+            value = row[f"autoattack_{stat}{suffix}"] if row is not None else float("nan")
+            out[f"aa_{stat}{suffix}"] = 100 * float(value)
+    out["test_criterion"] = 100 * CRITERIA[criterion](
+        {"robust_avg": out["aa_avg"] / 100, "robust_worst": out["aa_worst"] / 100})
     return out
 
 
-def _margin(tuning: pd.DataFrame, method: str) -> float:
-    """The selected configuration's validation criterion minus the best other finished one's."""
-    rows = tuning[(tuning["method"] == method) & tuning["criterion"].notna()]
+def _margin(rows: pd.DataFrame) -> float:
+    """The selected candidate's validation criterion minus the best other finished one's."""
+    rows = rows[rows["candidate"] & rows["criterion"].notna()]
     chosen, others = rows[rows["selected"]], rows[~rows["selected"]]
     if chosen.empty or others.empty:
         return float("nan")
     return float(chosen["criterion"].iloc[0] - others["criterion"].max())
 
 
-def views_frame(summary: pd.DataFrame, tune: TuneFile, tuning: pd.DataFrame) -> pd.DataFrame:
-    """One row per searched method: both views' numbers and ranks, and the selection margin."""
+def views_frame(summary: pd.DataFrame, tune: TuneFile, tuning: pd.DataFrame,
+                expected: Mapping[str, Sequence[int]]) -> pd.DataFrame:
+    """One row per searched method: both views' numbers and ranks, and the selection margin.
+    `tuning` is the appendix's `tuning_frame`; `expected` maps a label to its expected seeds."""
     best = summary[summary["checkpoint"] == "best"].set_index("method")
     rows = []
     for method in order_methods(tune.methods):
         search = tune.methods[method]
-        config = next((c for c in search.configs if c.label == search.selected), None)
+        criterion = search.criterion or tune.criterion
+        configs = tuning[tuning["method"] == method]
+        chosen = configs[configs["selected"]]
         row: dict[str, object] = {
-            "method": method, "tuned_label": search.selected,
-            "tuned_settings": settings_text(config.settings) if config else "",
-            "val_margin": _margin(tuning, method)}
+            "method": method, "base": search.base, "tuned_label": search.selected,
+            "tuned_settings": chosen["settings"].iloc[0] if not chosen.empty else "",
+            "criterion": criterion, "val_margin": _margin(configs)}
         for view, label in zip(VIEWS, (method, search.selected), strict=True):
-            row.update({f"{view}_{k}": v
-                        for k, v in _view_numbers(best, label, tune.criterion).items()})
+            numbers = _view_numbers(best, label, expected.get(label or "", ()), criterion)
+            row.update({f"{view}_{k}": v for k, v in numbers.items()})
         rows.append(row)
     frame = pd.DataFrame(rows)
+    both = frame[[f"{v}_test_criterion" for v in VIEWS]].notna().all(axis=1)
     for view in VIEWS:
-        frame[f"{view}_rank"] = frame[f"{view}_score"].rank(ascending=False, method="min")
+        frame[f"{view}_rank"] = frame[f"{view}_test_criterion"].where(both).rank(
+            ascending=False, method="min")
     return frame
 
 
-def _cell(row: pd.Series, view: str, stat: str, pm: str) -> str:
-    mean, std = row[f"{view}_aa_{stat}"], row[f"{view}_aa_{stat}_std"]
-    return num(mean) if pd.isna(std) else f"{num(mean)} {pm} {std:.1f}"
+def _configuration(row: pd.Series) -> str:
+    if row["tuned_label"] is None or pd.isna(row["tuned_label"]):
+        return "not decided"
+    text = "default" if row["tuned_label"] == row["method"] else row["tuned_settings"]
+    return f"{text} on {row['base']}" if isinstance(row["base"], str) else text
 
 
 def _rank(value: float) -> str:
     return "—" if pd.isna(value) else str(int(value))
 
 
-def _cells(row: pd.Series, pm: str, esc) -> list[str]:  # noqa: ANN001 - an escape function
-    settings = "default" if row["tuned_label"] == row["method"] else row["tuned_settings"]
-    return [esc(shown(row["method"])),
-            *(_cell(row, "defaults", s, pm) for s in STATS), _rank(row["defaults_rank"]),
-            str(int(row["defaults_seeds"])), esc(settings or "not decided"),
-            *(_cell(row, "tuned", s, pm) for s in STATS), _rank(row["tuned_rank"]),
-            str(int(row["tuned_seeds"])),
-            "—" if pd.isna(row["val_margin"]) else f"{row['val_margin']:.1f}"]
+def _cells(row: pd.Series, view: str) -> list[tuple[str, str]]:
+    """(mean, std) texts of a view's columns; the std is "" where there is none."""
+    out = [(num(row[f"{view}_aa_{s}"]), "" if pd.isna(row[f"{view}_aa_{s}_std"])
+            else f"{row[f'{view}_aa_{s}_std']:.1f}") for s in STATS]
+    seeds = f"{int(row[f'{view}_seeds'])}/{int(row[f'{view}_expected'])}"
+    return [*out, (_rank(row[f"{view}_rank"]), ""), (seeds, "")]
 
 
-def views_caption(tune: TuneFile, pm: str, esc) -> str:  # noqa: ANN001 - an escape function
-    """What the side-by-side table shows, escaped by `esc` around the symbol `pm`."""
+def _row(row: pd.Series, esc: Escape) -> list[tuple[str, str]]:
+    """A row's cells as (mean, std) texts, text cells escaped by `esc`."""
+    margin = "—" if pd.isna(row["val_margin"]) else f"{row['val_margin']:.1f}"
+    return [(esc(shown(row["method"])), ""), *_cells(row, "defaults"),
+            (esc(_configuration(row)), ""), *_cells(row, "tuned"), (margin, "")]
+
+
+COLUMNS = ["AA avg", "AA worst", "rank", "n"]
+HEAD = ["Method", *(f"Defaults {c}" for c in COLUMNS), "Tuned configuration",
+        *(f"Tuned {c}" for c in COLUMNS), "Val margin"]
+
+
+def views_caption(tune: TuneFile, pm: str, esc: Escape) -> str:
+    """What the side-by-side table shows and cannot say, escaped by `esc` around `pm`."""
+    criteria = sorted({s.criterion or tune.criterion for s in tune.methods.values()})
     return esc("Both views side by side: AutoAttack accuracy (%) of the best-on-validation "
                "checkpoint, mean") + f" {pm} " + esc(
-            f"std over the n finished seeds. Rank: the methods ordered by "
-            f"the tuning criterion ({tune.criterion}) applied to the test AutoAttack means, "
-            f"within each view. Val margin: the selected configuration's validation criterion "
-            f"minus the best other finished configuration's (points); a margin inside the "
-            f"validation noise makes the selection close to a coin toss.")
-
-
-HEAD = ["Method", "Defaults: AA avg", "AA worst", "Rank", "n", "Tuned: configuration",
-        "AA avg", "AA worst", "Rank", "n", "Val margin"]
+        f"std over the n finished of the expected seeds (worst: the mean over seeds of each "
+        f"seed's worst class). Rank: within each view, the methods with numbers in both views "
+        f"ordered by the tuning criterion ({', '.join(criteria)}) applied to the test "
+        f"AutoAttack means; ranks ignore seed noise (the intervals and the paired test are in "
+        f"table.md). The tuned view includes the search seed, whose run was selected on "
+        f"validation, so its numbers are optimistic. Val margin: the selected configuration's "
+        f"validation criterion minus the best other configuration of the same search, in "
+        f"points; one class's accuracy on m validation points has a binomial standard error of "
+        f"up to 50/sqrt(m) points, so a margin of a point or two picks among configurations "
+        f"the search could not tell apart.")
 
 
 def views_markdown(frame: pd.DataFrame, tune: TuneFile) -> str:
     lines = ["| " + " | ".join(HEAD) + " |",
-             "| :--- | ---: | ---: | ---: | ---: | :--- | ---: | ---: | ---: | ---: | ---: |"]
-    lines += ["| " + " | ".join(_cells(row, "±", md_escape)) + " |" for _, row in frame.iterrows()]
+             "| :--- |" + " ---: |" * 4 + " :--- |" + " ---: |" * 5]
+    for _, row in frame.iterrows():
+        cells = [f"{m} ± {s}" if s else m for m, s in _row(row, md_escape)]
+        lines.append("| " + " | ".join(cells) + " |")
     return views_caption(tune, "±", md_escape) + "\n\n" + "\n".join(lines) + "\n"
 
 
+def _latex_mean(text: str) -> str:
+    return "--" if text == "—" else "$-$" + text[1:] if text.startswith("-") else text
+
+
 def views_latex(frame: pd.DataFrame, tune: TuneFile) -> str:
-    head = " & ".join(latex_escape(h) for h in HEAD) + r" \\"
-    pm = r"$\pm$"
-    rows = [" & ".join(_cells(row, pm, latex_escape)) + r" \\" for _, row in frame.iterrows()]
-    text = views_caption(tune, pm, latex_escape)
-    return "\n".join([r"\begin{table}[t]\centering\small", r"\begin{tabular}{lrrrrlrrrrr}",
-                      r"\toprule", head, r"\midrule", *rows, r"\bottomrule", r"\end{tabular}",
-                      rf"\caption{{{text}}}", r"\end{table}"]) + "\n"
+    """A booktabs float that fits a one-column article: stds on a second, smaller line."""
+    body = []
+    for _, row in frame.iterrows():
+        cells = _row(row, latex_escape)
+        body.append(" & ".join(_latex_mean(m) for m, _ in cells) + r" \\")
+        if any(s for _, s in cells):
+            body.append(" & ".join(rf"{{\tiny $\pm${s}}}" if s else "" for _, s in cells)
+                        + r" \\")
+    view = ["Avg", "Worst", "Rank", "$n$"]  # narrow: the group header says AutoAttack
+    labels = ["Method", *view, "Configuration", *view, "Margin"]
+    caption = views_caption(tune, r"$\pm$", latex_escape)
+    return "\n".join([
+        LATEX_PREAMBLE.rstrip("\n"), r"\begin{table}[t]", r"\centering",
+        rf"\caption{{{caption}}}",
+        r"\label{tab:fairbench-views}", r"\scriptsize", r"\setlength{\tabcolsep}{2.5pt}",
+        r"\begin{tabular}{lrrrrp{2.4cm}rrrrr}", r"\toprule",
+        r" & \multicolumn{4}{c}{Defaults: AutoAttack} & \multicolumn{5}{c}{Tuned (equal budget): "
+        r"AutoAttack} & Val \\", r"\cmidrule(lr){2-5} \cmidrule(lr){6-10}",
+        " & ".join(latex_escape(c) if "$" not in c else c for c in labels) + r" \\",
+        r"\midrule", *body, r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"
 
 
-def views_html(frame: pd.DataFrame, tune: TuneFile, esc) -> str:  # noqa: ANN001 - escape
-    """The page's section: the same table and caption, cells escaped by `esc`."""
+def views_html(frame: pd.DataFrame, tune: TuneFile, esc: Escape) -> str:
+    """The page's section: the same table and caption, text escaped by `esc`."""
     head = "".join(f"<th>{esc(h)}</th>" for h in HEAD)
-    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in _cells(row, "±", esc)) + "</tr>"
+    rows = "".join("<tr>" + "".join(f"<td>{m} ± {s}</td>" if s else f"<td>{m}</td>"
+                                    for m, s in _row(row, esc)) + "</tr>"
                    for _, row in frame.iterrows())
     return (f'<h2>Both views side by side</h2><p class="note">{views_caption(tune, "±", esc)}'
-            f"</p><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            f'</p><div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}'
+            f"</tbody></table></div>")
 
 
 def write_views(frame: pd.DataFrame, tune: TuneFile, out: Path) -> dict[str, Path]:
