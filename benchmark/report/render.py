@@ -44,7 +44,7 @@ def _latex_cell(cell: Cell) -> str:
     return mean if cell.std is None else rf"{mean} $\pm$ {cell.std}"
 
 
-def _md_cell(cell: Cell) -> str:
+def md_cell(cell: Cell) -> str:
     if cell.mean is None:
         return "—"
     mean = f"**{cell.mean}**" if cell.bold else cell.mean
@@ -67,15 +67,14 @@ def _groups(columns: list[Column], unit: str) -> list[tuple[str, int]]:
     return runs
 
 
-def _latex_rows(label: str, seeds: str, row: list[Cell]) -> list[str]:
-    """A method's means on one line; its stds (if any) below in a smaller font, so columns
-    stay narrow."""
-    means = [latex_escape(label), seeds] + [_latex_cell(Cell(c.mean, None, c.bold))
-                                            for c in row]
+def latex_rows(lead: list[str], row: list[Cell]) -> list[str]:
+    """A method's means on one line after its `lead` cells (LaTeX already); its stds (if any)
+    below in a smaller font, so columns stay narrow."""
+    means = lead + [_latex_cell(Cell(c.mean, None, c.bold)) for c in row]
     lines = [" & ".join(means) + r" \\"]
     if any(c.std is not None for c in row):
-        stds = ["", ""] + [rf"{{\tiny $\pm${c.std}}}" if c.std is not None else ""
-                           for c in row]
+        stds = [""] * len(lead) + [rf"{{\tiny $\pm${c.std}}}" if c.std is not None else ""
+                                   for c in row]
         lines.append(" & ".join(stds) + r" \\")
     return lines
 
@@ -117,7 +116,7 @@ def render_latex(table: Table, facts: Facts, coll: Collection, what: str = "accu
                      rf"{latex_escape(panel.title)}}}}} \\")
         lines.append(r"\addlinespace[2pt]")
         for label, seeds, row in zip(panel.labels, panel.seeds, panel.cells, strict=True):
-            lines += _latex_rows(label, seeds, row)
+            lines += latex_rows([latex_escape(label), seeds], row)
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
@@ -156,7 +155,7 @@ def render_markdown(table: Table, facts: Facts, coll: Collection) -> str:
         out += [f"#### ({'abcdefgh'[i]}) {panel.title}", "",
                 "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
         for label, seeds, row in zip(panel.labels, panel.seeds, panel.cells, strict=True):
-            cells = [md_escape(label), seeds] + [_md_cell(c) for c in row]
+            cells = [md_escape(label), seeds] + [md_cell(c) for c in row]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
     out.append(md_escape(missing_note(coll)))

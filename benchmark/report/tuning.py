@@ -55,8 +55,8 @@ def tuning_frame(results: Path, dataset: str, preset: str, tune: TuneFile) -> pd
     tried (a larger budget, another base)."""
     rows = []
     for method, search in tune.methods.items():
-        criterion = CRITERIA[search.criterion or tune.criterion]
-        candidates = {c.label for c in search.configs[:search.budget or tune.budget]}
+        criterion = CRITERIA[tune.criterion_of(method)]
+        candidates = {c.label for c in search.configs[:tune.budget_of(method)]}
         for config in search.configs:
             paths = RunPaths.of(results, dataset, preset, config.label, search.seed)
             status = run_status(paths)
@@ -77,8 +77,8 @@ def tuning_frame(results: Path, dataset: str, preset: str, tune: TuneFile) -> pd
 def caption(tune: TuneFile) -> str:
     """Budget, criterion and each method's selected configuration, and what the comparison of
     the two views can and cannot say, in two sentences."""
-    budgets = sorted({s.budget or tune.budget for s in tune.methods.values()})
-    criteria = sorted({s.criterion or tune.criterion for s in tune.methods.values()})
+    budgets = sorted({tune.budget_of(m) for m in tune.methods})
+    criteria = sorted({tune.criterion_of(m) for m in tune.methods})
     seeds = sorted({s.seed for s in tune.methods.values()})
     chosen = "; ".join(f"{m}: {s.selected or 'none yet'}" for m, s in tune.methods.items())
     return (f"Equal-budget tuning: {' / '.join(map(str, budgets))} configurations per method "

@@ -21,12 +21,13 @@ import pandas as pd
 from benchmark.common.fileio import atomic_write_text
 from benchmark.report.expected import order_methods
 from benchmark.report.figure_style import shown
-from benchmark.report.published import num
-from benchmark.report.render import LATEX_PREAMBLE, latex_escape, md_escape
+from benchmark.report.render import LATEX_PREAMBLE, latex_escape, latex_rows, md_cell, md_escape
+from benchmark.report.table_model import Cell
+from benchmark.report.views import VIEW_TITLES
 from benchmark.tuning.selection import CRITERIA
 from benchmark.tuning.tune_file import TuneFile
 
-VIEWS = {"defaults": "Defaults", "tuned": "Tuned"}
+VIEWS = tuple(VIEW_TITLES)  # defaults, tuned
 STATS = ("avg", "worst")
 Escape = Callable[[str], str]
 
@@ -64,7 +65,7 @@ def views_frame(summary: pd.DataFrame, tune: TuneFile, tuning: pd.DataFrame,
     rows = []
     for method in order_methods(tune.methods):
         search = tune.methods[method]
-        criterion = search.criterion or tune.criterion
+        criterion = tune.criterion_of(method)
         configs = tuning[tuning["method"] == method]
         chosen = configs[configs["selected"]]
         row: dict[str, object] = {
@@ -90,23 +91,24 @@ def _configuration(row: pd.Series) -> str:
     return f"{text} on {row['base']}" if isinstance(row["base"], str) else text
 
 
-def _rank(value: float) -> str:
-    return "—" if pd.isna(value) else str(int(value))
+def _number(value: float, std: float = float("nan"), digits: int = 1) -> Cell:
+    """A number's cell (no value: NaN), with its std when there is one."""
+    if pd.isna(value):
+        return Cell(None)
+    return Cell(f"{value:.{digits}f}", None if pd.isna(std) else f"{std:.1f}")
 
 
-def _cells(row: pd.Series, view: str) -> list[tuple[str, str]]:
-    """(mean, std) texts of a view's columns; the std is "" where there is none."""
-    out = [(num(row[f"{view}_aa_{s}"]), "" if pd.isna(row[f"{view}_aa_{s}_std"])
-            else f"{row[f'{view}_aa_{s}_std']:.1f}") for s in STATS]
+def _cells(row: pd.Series, view: str) -> list[Cell]:
+    """A view's columns: AutoAttack average and worst class, rank, finished/expected seeds."""
     seeds = f"{int(row[f'{view}_seeds'])}/{int(row[f'{view}_expected'])}"
-    return [*out, (_rank(row[f"{view}_rank"]), ""), (seeds, "")]
+    return [*(_number(row[f"{view}_aa_{s}"], row[f"{view}_aa_{s}_std"]) for s in STATS),
+            _number(row[f"{view}_rank"], digits=0), Cell(seeds)]
 
 
-def _row(row: pd.Series, esc: Escape) -> list[tuple[str, str]]:
-    """A row's cells as (mean, std) texts, text cells escaped by `esc`."""
-    margin = "—" if pd.isna(row["val_margin"]) else f"{row['val_margin']:.1f}"
-    return [(esc(shown(row["method"])), ""), *_cells(row, "defaults"),
-            (esc(_configuration(row)), ""), *_cells(row, "tuned"), (margin, "")]
+def _row(row: pd.Series, esc: Escape) -> list[Cell]:
+    """A row's cells after the method's name; the configuration's text escaped by `esc`."""
+    return [*_cells(row, "defaults"), Cell(esc(_configuration(row))), *_cells(row, "tuned"),
+            _number(row["val_margin"])]
 
 
 COLUMNS = ["AA avg", "AA worst", "rank", "n"]
@@ -116,7 +118,7 @@ HEAD = ["Method", *(f"Defaults {c}" for c in COLUMNS), "Tuned configuration",
 
 def views_caption(tune: TuneFile, pm: str, esc: Escape) -> str:
     """What the side-by-side table shows and cannot say, escaped by `esc` around `pm`."""
-    criteria = sorted({s.criterion or tune.criterion for s in tune.methods.values()})
+    criteria = sorted({tune.criterion_of(m) for m in tune.methods})
     return esc("Both views side by side: AutoAttack accuracy (%) of the best-on-validation "
                "checkpoint, mean") + f" {pm} " + esc(
         f"std over the n finished of the expected seeds (worst: the mean over seeds of each "
@@ -135,24 +137,15 @@ def views_markdown(frame: pd.DataFrame, tune: TuneFile) -> str:
     lines = ["| " + " | ".join(HEAD) + " |",
              "| :--- |" + " ---: |" * 4 + " :--- |" + " ---: |" * 5]
     for _, row in frame.iterrows():
-        cells = [f"{m} ± {s}" if s else m for m, s in _row(row, md_escape)]
+        cells = [md_escape(shown(row["method"])), *map(md_cell, _row(row, md_escape))]
         lines.append("| " + " | ".join(cells) + " |")
     return views_caption(tune, "±", md_escape) + "\n\n" + "\n".join(lines) + "\n"
 
 
-def _latex_mean(text: str) -> str:
-    return "--" if text == "—" else "$-$" + text[1:] if text.startswith("-") else text
-
-
 def views_latex(frame: pd.DataFrame, tune: TuneFile) -> str:
     """A booktabs float that fits a one-column article: stds on a second, smaller line."""
-    body = []
-    for _, row in frame.iterrows():
-        cells = _row(row, latex_escape)
-        body.append(" & ".join(_latex_mean(m) for m, _ in cells) + r" \\")
-        if any(s for _, s in cells):
-            body.append(" & ".join(rf"{{\tiny $\pm${s}}}" if s else "" for _, s in cells)
-                        + r" \\")
+    body = [line for _, row in frame.iterrows()
+            for line in latex_rows([latex_escape(shown(row["method"]))], _row(row, latex_escape))]
     view = ["Avg", "Worst", "Rank", "$n$"]  # narrow: the group header says AutoAttack
     labels = ["Method", *view, "Configuration", *view, "Margin"]
     caption = views_caption(tune, r"$\pm$", latex_escape)
@@ -168,10 +161,11 @@ def views_latex(frame: pd.DataFrame, tune: TuneFile) -> str:
 
 
 def views_html(frame: pd.DataFrame, tune: TuneFile, esc: Escape) -> str:
-    """The page's section: the same table and caption, text escaped by `esc`."""
+    """The page's section: the same table and caption, text escaped by `esc` (a cell's text is
+    the Markdown one: no cell of this table is bold)."""
     head = "".join(f"<th>{esc(h)}</th>" for h in HEAD)
-    rows = "".join("<tr>" + "".join(f"<td>{m} ± {s}</td>" if s else f"<td>{m}</td>"
-                                    for m, s in _row(row, esc)) + "</tr>"
+    rows = "".join(f"<tr><td>{esc(shown(row['method']))}</td>"
+                   + "".join(f"<td>{md_cell(c)}</td>" for c in _row(row, esc)) + "</tr>"
                    for _, row in frame.iterrows())
     return (f'<h2>Both views side by side</h2><p class="note">{views_caption(tune, "±", esc)}'
             f'</p><div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}'

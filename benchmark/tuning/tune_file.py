@@ -67,6 +67,14 @@ class TuneFile(Schema):
         configuration won)."""
         return {m: s.selected for m, s in self.methods.items() if s.selected is not None}
 
+    def criterion_of(self, method: str) -> str:
+        """The criterion `method`'s last search selected by (the file's, if it recorded none)."""
+        return self.methods[method].criterion or self.criterion
+
+    def budget_of(self, method: str) -> int:
+        """The budget of `method`'s last search (the file's, if it recorded none)."""
+        return self.methods[method].budget or self.budget
+
     def search_only(self) -> set[str]:
         """Labels of configurations that were tried and not selected (never evaluated)."""
         return {c.label for method, s in self.methods.items() for c in s.configs
