@@ -1,4 +1,4 @@
-"""Command line: fairbench run | tune | status | report | list | eval | new-method."""
+"""Command line: fairbench run | tune | status | report | compare | list | eval | new-method."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from benchmark.cli import eval, listing, new_method, report, run, status, tune
+from benchmark.cli import compare, eval, listing, new_method, report, run, status, tune
 from benchmark.common.errors import UserError
 
-COMMANDS = (run, tune, report, status, listing, eval, new_method)  # each adds its own subcommand
+# each adds its own subcommand
+COMMANDS = (run, tune, report, compare, status, listing, eval, new_method)
 
 
 class _Parser(argparse.ArgumentParser):

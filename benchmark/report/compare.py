@@ -1,0 +1,177 @@
+"""Two results trees, run by run: how far the same runs moved between two machines, thread
+counts or library versions (`fairbench compare`).
+
+Runs are paired by name (method label and seed). A pair with equal run keys asked for the same
+computation (same spec, same code digests), so every difference is the environment's; a pair
+whose keys differ is still compared, and flagged. Numbers are in accuracy points (%).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from benchmark.common.errors import UserError
+from benchmark.report.collect import metrics_frame, run_name
+from benchmark.report.expected import find_runs, order_methods
+from benchmark.report.render import md_escape
+from benchmark.runs.schema import RunRecord
+
+STATS = ("avg", "worst")  # the compared summaries of each attack
+ENV_KEYS = ("threads", "host", "device", "python")  # what a pair's environments may differ in
+
+
+@dataclass
+class Comparison:
+    """Every run found in both trees, with its numbers on each side."""
+
+    a: Path
+    b: Path
+    records_a: dict[str, RunRecord]   # run name -> record, for the pairs only
+    records_b: dict[str, RunRecord]
+    only_a: list[str]                 # finished in one tree only (not compared)
+    only_b: list[str]
+    pairs: pd.DataFrame               # run x checkpoint x attack: <stat>_a, <stat>_b, d_<stat>
+
+    @property
+    def key_differs(self) -> list[str]:
+        """Pairs that did not ask for the same computation (another spec or code)."""
+        return [run for run, rec in self.records_a.items()
+                if rec.spec.key != self.records_b[run].spec.key]
+
+
+def _records(results: Path, dataset: str, preset: str) -> dict[str, RunRecord]:
+    if not results.is_dir():
+        raise UserError(f"{results} is not a results directory; pass the --results directory "
+                        f"a `fairbench run` wrote to")
+    records, _, _ = find_runs(results, dataset, preset)
+    return {run_name(r.label, r.seed): r for r in records}
+
+
+def compare(a: Path, b: Path, dataset: str, preset: str) -> Comparison:
+    """Pair the finished runs of dataset/preset in two results trees; UserError if none pair."""
+    recs_a, recs_b = _records(a, dataset, preset), _records(b, dataset, preset)
+    common = [r for r in recs_a if r in recs_b]
+    if not common:
+        raise UserError(f"no finished run of {dataset}/{preset} is in both {a} ({len(recs_a)} "
+                        f"runs) and {b} ({len(recs_b)}); pass the --dataset and --preset the "
+                        f"runs used, and run the same methods and seeds in both")
+    keys = ["run", "method", "seed", "checkpoint", "attack"]
+    sides = [metrics_frame([recs[r] for r in common])[[*keys, *STATS, "epoch"]]
+             for recs in (recs_a, recs_b)]
+    pairs = sides[0].merge(sides[1], on=keys, suffixes=("_a", "_b"))
+    for stat in STATS:
+        for side in ("a", "b"):
+            pairs[f"{stat}_{side}"] *= 100
+        pairs[f"d_{stat}"] = pairs[f"{stat}_b"] - pairs[f"{stat}_a"]
+    order = {m: i for i, m in enumerate(order_methods(pairs["method"]))}
+    pairs = pairs.sort_values(["method", "seed", "checkpoint", "attack"],
+                              key=lambda s: s.map(order) if s.name == "method" else s)
+    return Comparison(a, b, {r: recs_a[r] for r in common}, {r: recs_b[r] for r in common},
+                      sorted(set(recs_a) - set(recs_b)), sorted(set(recs_b) - set(recs_a)),
+                      pairs.reset_index(drop=True))
+
+
+def loss_digits(a: float, b: float) -> float:
+    """How many significant digits two losses share: inf when equal, 0 when they differ in the
+    first digit, NaN when either is missing."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.nan
+    if a == b:
+        return math.inf
+    return max(0.0, math.floor(-math.log10(abs(a - b) / max(abs(a), abs(b)))))
+
+
+def first_loss_digits(ra: RunRecord, rb: RunRecord) -> float:
+    """loss_digits of the first epoch both histories logged."""
+    losses = [{line.get("epoch"): line.get("loss") for line in r.history} for r in (ra, rb)]
+    shared = sorted(e for e in losses[0] if e in losses[1] and e is not None)
+    if not shared:
+        return math.nan
+    return loss_digits(*(float(side[shared[0]] or math.nan) for side in losses))
+
+
+def summary(comp: Comparison) -> pd.DataFrame:
+    """Per checkpoint x attack: pairs, how many are identical (both statistics and the checkpoint
+    epoch), and the median, maximum and standard deviation of the differences."""
+    rows = []
+    for (ckpt, attack), group in comp.pairs.groupby(["checkpoint", "attack"], sort=False):
+        same = (group["epoch_a"] == group["epoch_b"])
+        for stat in STATS:
+            same &= group[f"d_{stat}"].abs() < 1e-9
+        row: dict[str, Any] = {"checkpoint": ckpt, "attack": attack, "pairs": len(group),
+                               "identical": int(same.sum()),
+                               "epoch_moved": int((group["epoch_a"] != group["epoch_b"]).sum())}
+        for stat in STATS:
+            diff = group[f"d_{stat}"]
+            row.update({f"median_abs_d_{stat}": diff.abs().median(),
+                        f"max_abs_d_{stat}": diff.abs().max(),
+                        f"sd_d_{stat}": diff.std() if len(diff) > 1 else math.nan})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def environments(records: dict[str, RunRecord]) -> str:
+    """The distinct environments of one side's runs, e.g. `threads 2, host a, torch 2.5.1`."""
+    seen: dict[str, set[str]] = {}
+    for rec in records.values():
+        env = rec.env or {}
+        for key in ENV_KEYS:
+            if env.get(key) is not None:
+                seen.setdefault(key, set()).add(str(env[key]))
+        torch_version = (env.get("packages") or {}).get("torch")
+        if torch_version:
+            seen.setdefault("torch", set()).add(str(torch_version))
+    return ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in seen.items()) or "not recorded"
+
+
+def _num(value: float, sign: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:+.1f}" if sign else f"{value:.1f}"
+
+
+def _digits(value: float) -> str:
+    if math.isnan(value):
+        return "—"
+    return "equal" if math.isinf(value) else f"{int(value)}"
+
+
+def markdown(comp: Comparison, attack: str, checkpoint: str) -> str:
+    """The comparison as Markdown: the environments, one row per pair for one attack and
+    checkpoint, then the summary of every attack and checkpoint."""
+    lines = [f"A: `{comp.a}` ({environments(comp.records_a)})",
+             f"B: `{comp.b}` ({environments(comp.records_b)})", "",
+             f"{len(comp.records_a)} runs in both; only in A: {len(comp.only_a)}, only in B: "
+             f"{len(comp.only_b)}. Differences are B − A, in points."]
+    differ = comp.key_differs
+    lines.append(f"Run keys differ (another spec or code, not only the environment): "
+                 f"{', '.join(differ)}." if differ else
+                 "Every pair has the same run key: same spec and code, only the environment "
+                 "differs.")
+    rows = comp.pairs.query("attack == @attack and checkpoint == @checkpoint")
+    lines += ["", f"{attack}, {checkpoint} checkpoint:", "",
+              "| run | epoch-1 loss digits | epoch A / B | avg A | avg B | Δ avg | worst A | "
+              "worst B | Δ worst |", "|" + " --- |" * 9]
+    for r in rows.itertuples():
+        mark = " (key differs)" if r.run in differ else ""
+        digits = first_loss_digits(comp.records_a[r.run], comp.records_b[r.run])
+        lines.append(f"| {md_escape(r.run)}{mark} | {_digits(digits)} | {r.epoch_a} / "
+                     f"{r.epoch_b} | {_num(r.avg_a)} | {_num(r.avg_b)} | {_num(r.d_avg, True)} | "
+                     f"{_num(r.worst_a)} | {_num(r.worst_b)} | {_num(r.d_worst, True)} |")
+    lines += ["", "Every attack and checkpoint (|Δ|: absolute difference; sd: standard deviation "
+              "of Δ over the pairs):", "",
+              "| checkpoint | attack | pairs | identical | epoch moved | median \\|Δ avg\\| | "
+              "max \\|Δ avg\\| | sd Δ avg | median \\|Δ worst\\| | max \\|Δ worst\\| | "
+              "sd Δ worst |",
+              "|" + " --- |" * 11]
+    for s in summary(comp).itertuples():
+        lines.append(f"| {s.checkpoint} | {s.attack} | {s.pairs} | {s.identical} | "
+                     f"{s.epoch_moved} | {_num(s.median_abs_d_avg)} | {_num(s.max_abs_d_avg)} | "
+                     f"{_num(s.sd_d_avg)} | {_num(s.median_abs_d_worst)} | "
+                     f"{_num(s.max_abs_d_worst)} | {_num(s.sd_d_worst)} |")
+    return "\n".join(lines) + "\n"
