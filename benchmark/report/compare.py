@@ -92,7 +92,8 @@ def first_loss_digits(ra: RunRecord, rb: RunRecord) -> float:
     shared = sorted(e for e in losses[0] if e in losses[1] and e is not None)
     if not shared:
         return math.nan
-    return loss_digits(*(float(side[shared[0]] or math.nan) for side in losses))
+    values = [side[shared[0]] for side in losses]
+    return loss_digits(*(math.nan if v is None else float(v) for v in values))
 
 
 def summary(comp: Comparison) -> pd.DataFrame:
