@@ -16,13 +16,15 @@ from typing import Any
 import pandas as pd
 
 from benchmark.common.errors import UserError
-from benchmark.report.collect import metrics_frame, run_name
+from benchmark.report.collect import ATTACKS, metrics_frame, run_name
 from benchmark.report.expected import find_runs, order_methods
 from benchmark.report.render import md_escape
-from benchmark.runs.schema import RunRecord
+from benchmark.report.tidy import in_percent
+from benchmark.runs.schema import CHECKPOINTS, RunRecord
 
 STATS = ("avg", "worst")  # the compared summaries of each attack
-ENV_KEYS = ("threads", "host", "device", "python")  # what a pair's environments may differ in
+ENV_KEYS = ("threads", "host", "device", "cuda", "python")  # where two environments may differ
+LISTED = 10  # runs found on one side only are named up to this many, else counted
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Comparison:
     records_b: dict[str, RunRecord]
     only_a: list[str]                 # finished in one tree only (not compared)
     only_b: list[str]
-    pairs: pd.DataFrame               # run x checkpoint x attack: <stat>_a, <stat>_b, d_<stat>
+    pairs: pd.DataFrame  # run x checkpoint x attack: <stat>_a, <stat>_b, d_<stat>, epoch_a/b
 
     @property
     def key_differs(self) -> list[str]:
@@ -46,8 +48,8 @@ class Comparison:
 
 def _records(results: Path, dataset: str, preset: str) -> dict[str, RunRecord]:
     if not results.is_dir():
-        raise UserError(f"{results} is not a results directory; pass the --results directory "
-                        f"a `fairbench run` wrote to")
+        raise UserError(f"{results} is not a results directory; pass a directory that "
+                        f"`fairbench run --results` wrote to (e.g. results/reference)")
     records, _, _ = find_runs(results, dataset, preset)
     return {run_name(r.label, r.seed): r for r in records}
 
@@ -61,24 +63,28 @@ def compare(a: Path, b: Path, dataset: str, preset: str) -> Comparison:
                         f"runs) and {b} ({len(recs_b)}); pass the --dataset and --preset the "
                         f"runs used, and run the same methods and seeds in both")
     keys = ["run", "method", "seed", "checkpoint", "attack"]
-    sides = [metrics_frame([recs[r] for r in common])[[*keys, *STATS, "epoch"]]
+    sides = [in_percent(metrics_frame([recs[r] for r in common]), "runs")[[*keys, *STATS,
+                                                                           "epoch"]]
              for recs in (recs_a, recs_b)]
-    pairs = sides[0].merge(sides[1], on=keys, suffixes=("_a", "_b"))
+    pairs = sides[0].merge(sides[1], on=keys, suffixes=("_a", "_b"))  # both sides evaluated it
     for stat in STATS:
-        for side in ("a", "b"):
-            pairs[f"{stat}_{side}"] *= 100
         pairs[f"d_{stat}"] = pairs[f"{stat}_b"] - pairs[f"{stat}_a"]
-    order = {m: i for i, m in enumerate(order_methods(pairs["method"]))}
+    pairs["epoch_same"] = (pairs["epoch_a"] == pairs["epoch_b"]) | (
+        pairs["epoch_a"].isna() & pairs["epoch_b"].isna())  # a scored model has no epoch
+    order = {name: {v: i for i, v in enumerate(values)} for name, values in (
+        ("method", order_methods(pairs["method"])), ("checkpoint", CHECKPOINTS),
+        ("attack", ATTACKS))}
     pairs = pairs.sort_values(["method", "seed", "checkpoint", "attack"],
-                              key=lambda s: s.map(order) if s.name == "method" else s)
+                              key=lambda col: col.map(order[col.name]) if col.name in order
+                              else col)
     return Comparison(a, b, {r: recs_a[r] for r in common}, {r: recs_b[r] for r in common},
                       sorted(set(recs_a) - set(recs_b)), sorted(set(recs_b) - set(recs_a)),
                       pairs.reset_index(drop=True))
 
 
 def loss_digits(a: float, b: float) -> float:
-    """How many significant digits two losses share: inf when equal, 0 when they differ in the
-    first digit, NaN when either is missing."""
+    """How many significant digits two losses share, floor(-log10(|a - b| / max(|a|, |b|))) and
+    at least 0: 2.0 and 2.0001 share 4; inf when equal, NaN when either is missing."""
     if not (math.isfinite(a) and math.isfinite(b)):
         return math.nan
     if a == b:
@@ -86,27 +92,30 @@ def loss_digits(a: float, b: float) -> float:
     return max(0.0, math.floor(-math.log10(abs(a - b) / max(abs(a), abs(b)))))
 
 
-def first_loss_digits(ra: RunRecord, rb: RunRecord) -> float:
-    """loss_digits of the first epoch both histories logged."""
+def first_loss_digits(ra: RunRecord, rb: RunRecord) -> tuple[int | None, float]:
+    """The first epoch both histories logged (a warm-started run's is after its warm start) and
+    loss_digits of its two losses; (None, NaN) without a shared epoch."""
     losses = [{line.get("epoch"): line.get("loss") for line in r.history} for r in (ra, rb)]
     shared = sorted(e for e in losses[0] if e in losses[1] and e is not None)
     if not shared:
-        return math.nan
+        return None, math.nan
     values = [side[shared[0]] for side in losses]
-    return loss_digits(*(math.nan if v is None else float(v) for v in values))
+    return shared[0], loss_digits(*(math.nan if v is None else float(v) for v in values))
 
 
 def summary(comp: Comparison) -> pd.DataFrame:
-    """Per checkpoint x attack: pairs, how many are identical (both statistics and the checkpoint
-    epoch), and the median, maximum and standard deviation of the differences."""
+    """Per checkpoint x attack, over the pairs with equal run keys (differences of environment
+    only): how many pairs, how many are identical (both statistics and the checkpoint's epoch),
+    and the median, maximum and standard deviation of the differences."""
     rows = []
-    for (ckpt, attack), group in comp.pairs.groupby(["checkpoint", "attack"], sort=False):
-        same = (group["epoch_a"] == group["epoch_b"])
+    same_key = comp.pairs[~comp.pairs["run"].isin(comp.key_differs)]
+    for (ckpt, attack), group in same_key.groupby(["checkpoint", "attack"], sort=False):
+        same = group["epoch_same"].copy()
         for stat in STATS:
             same &= group[f"d_{stat}"].abs() < 1e-9
         row: dict[str, Any] = {"checkpoint": ckpt, "attack": attack, "pairs": len(group),
                                "identical": int(same.sum()),
-                               "epoch_moved": int((group["epoch_a"] != group["epoch_b"]).sum())}
+                               "epoch_moved": int((~group["epoch_same"]).sum())}
         for stat in STATS:
             diff = group[f"d_{stat}"]
             row.update({f"median_abs_d_{stat}": diff.abs().median(),
@@ -136,10 +145,19 @@ def _num(value: float, sign: bool = False) -> str:
     return f"{value:+.1f}" if sign else f"{value:.1f}"
 
 
-def _digits(value: float) -> str:
-    if math.isnan(value):
+def _digits(epoch: int | None, value: float) -> str:
+    if epoch is None or math.isnan(value):
         return "—"
-    return "equal" if math.isinf(value) else f"{int(value)}"
+    return f"{'equal' if math.isinf(value) else int(value)} (epoch {epoch})"
+
+
+def _epoch(value: Any) -> str:
+    return "—" if value is None or pd.isna(value) else str(int(value))
+
+
+def _runs(names: list[str]) -> str:
+    listed = ": " + ", ".join(md_escape(n) for n in names) if 0 < len(names) <= LISTED else ""
+    return f"{len(names)}{listed}"
 
 
 def markdown(comp: Comparison, attack: str, checkpoint: str) -> str:
@@ -147,25 +165,29 @@ def markdown(comp: Comparison, attack: str, checkpoint: str) -> str:
     checkpoint, then the summary of every attack and checkpoint."""
     lines = [f"A: `{comp.a}` ({environments(comp.records_a)})",
              f"B: `{comp.b}` ({environments(comp.records_b)})", "",
-             f"{len(comp.records_a)} runs in both; only in A: {len(comp.only_a)}, only in B: "
-             f"{len(comp.only_b)}. Differences are B − A, in points."]
+             f"{len(comp.records_a)} runs in both; only in A: {_runs(comp.only_a)}; only in "
+             f"B: {_runs(comp.only_b)}. Differences are B − A, in points."]
     differ = comp.key_differs
-    lines.append(f"Run keys differ (another spec or code, not only the environment): "
-                 f"{', '.join(differ)}." if differ else
-                 "Every pair has the same run key: same spec and code, only the environment "
-                 "differs.")
+    lines.append(f"Run keys differ (another spec or code, not only the environment; shown below "
+                 f"but left out of the summary): {', '.join(map(md_escape, differ))}."
+                 if differ else "Every pair has the same run key: same spec and code, only the "
+                 "environment differs.")
     rows = comp.pairs.query("attack == @attack and checkpoint == @checkpoint")
-    lines += ["", f"{attack}, {checkpoint} checkpoint:", "",
-              "| run | epoch-1 loss digits | epoch A / B | avg A | avg B | Δ avg | worst A | "
+    lines += ["", f"{attack}, {checkpoint} checkpoint (loss digits: how many significant "
+              "digits the two losses of the first epoch both logged share):", "",
+              "| run | loss digits | epoch A / B | avg A | avg B | Δ avg | worst A | "
               "worst B | Δ worst |", "|" + " --- |" * 9]
     for r in rows.itertuples():
         mark = " (key differs)" if r.run in differ else ""
-        digits = first_loss_digits(comp.records_a[r.run], comp.records_b[r.run])
-        lines.append(f"| {md_escape(r.run)}{mark} | {_digits(digits)} | {r.epoch_a} / "
-                     f"{r.epoch_b} | {_num(r.avg_a)} | {_num(r.avg_b)} | {_num(r.d_avg, True)} | "
-                     f"{_num(r.worst_a)} | {_num(r.worst_b)} | {_num(r.d_worst, True)} |")
-    lines += ["", "Every attack and checkpoint (|Δ|: absolute difference; sd: standard deviation "
-              "of Δ over the pairs):", "",
+        digits = _digits(*first_loss_digits(comp.records_a[r.run], comp.records_b[r.run]))
+        lines.append(f"| {md_escape(r.run)}{mark} | {digits} | {_epoch(r.epoch_a)} / "
+                     f"{_epoch(r.epoch_b)} | {_num(r.avg_a)} | {_num(r.avg_b)} | "
+                     f"{_num(r.d_avg, True)} | {_num(r.worst_a)} | {_num(r.worst_b)} | "
+                     f"{_num(r.d_worst, True)} |")
+    lines += ["", "Every attack and checkpoint, over the pairs with equal run keys (|Δ|: absolute "
+              "difference; sd: standard deviation of Δ over the pairs; when the environment acts "
+              "like another seed, sd/√2 is the spread it adds to one run, comparable to the "
+              "seed-to-seed standard deviation):", "",
               "| checkpoint | attack | pairs | identical | epoch moved | median \\|Δ avg\\| | "
               "max \\|Δ avg\\| | sd Δ avg | median \\|Δ worst\\| | max \\|Δ worst\\| | "
               "sd Δ worst |",
