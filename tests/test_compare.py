@@ -94,7 +94,7 @@ def test_moved_numbers_epochs_keys_and_unpaired_runs(trees: tuple[Path, Path]) -
     assert "| frl\\_rwrm/seed0 (key differs) | equal (epoch 4) |" in text
     assert "| pgd\\_at/seed0 | 0 (epoch 1) | 5 / 4 | 35.0 | 40.0 | +5.0 | 20.0 | 30.0 | " \
            "+10.0 |" in text
-    assert "only in A: 1: ham/seed0; only in B: 0." in text
+    assert "5 runs in both; only in A: 1: ham/seed0; only in B: 0." in text
 
 
 @pytest.fixture()

@@ -155,6 +155,10 @@ def _epoch(value: Any) -> str:
     return "—" if value is None or pd.isna(value) else str(int(value))
 
 
+def _runs_in_both(n: int) -> str:
+    return f"{n} run{'' if n == 1 else 's'} in both"
+
+
 def _runs(names: list[str]) -> str:
     listed = ": " + ", ".join(md_escape(n) for n in names) if 0 < len(names) <= LISTED else ""
     return f"{len(names)}{listed}"
@@ -165,7 +169,7 @@ def markdown(comp: Comparison, attack: str, checkpoint: str) -> str:
     checkpoint, then the summary of every attack and checkpoint."""
     lines = [f"A: `{comp.a}` ({environments(comp.records_a)})",
              f"B: `{comp.b}` ({environments(comp.records_b)})", "",
-             f"{len(comp.records_a)} runs in both; only in A: {_runs(comp.only_a)}; only in "
+             f"{_runs_in_both(len(comp.records_a))}; only in A: {_runs(comp.only_a)}; only in "
              f"B: {_runs(comp.only_b)}. Differences are B − A, in points."]
     differ = comp.key_differs
     lines.append(f"Run keys differ (another spec or code, not only the environment; shown below "
