@@ -11,6 +11,7 @@ from benchmark.common.errors import UserError
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from benchmark.common.fileio import atomic_write_text
     from benchmark.core.evaluation.suite import ATTACKS
     from benchmark.report.compare import compare, markdown
     from benchmark.runs.schema import CHECKPOINTS
@@ -29,7 +30,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(text, end="")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        atomic_write_text(Path(args.out), text)
     return 0
 
 

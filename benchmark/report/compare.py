@@ -18,6 +18,7 @@ import pandas as pd
 from benchmark.common.errors import UserError
 from benchmark.report.collect import ATTACKS, metrics_frame, run_name
 from benchmark.report.expected import find_runs, order_methods
+from benchmark.report.published import num
 from benchmark.report.render import md_escape
 from benchmark.report.tidy import in_percent
 from benchmark.runs.schema import CHECKPOINTS, RunRecord
@@ -139,10 +140,9 @@ def environments(records: dict[str, RunRecord]) -> str:
     return ", ".join(f"{k} {'/'.join(sorted(v))}" for k, v in seen.items()) or "not recorded"
 
 
-def _num(value: float, sign: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:+.1f}" if sign else f"{value:.1f}"
+def _signed(value: float) -> str:
+    """A difference in points with its sign, a dash when absent."""
+    return "—" if pd.isna(value) else f"{value:+.1f}"
 
 
 def _digits(epoch: int | None, value: float) -> str:
@@ -185,9 +185,9 @@ def markdown(comp: Comparison, attack: str, checkpoint: str) -> str:
         mark = " (key differs)" if r.run in differ else ""
         digits = _digits(*first_loss_digits(comp.records_a[r.run], comp.records_b[r.run]))
         lines.append(f"| {md_escape(r.run)}{mark} | {digits} | {_epoch(r.epoch_a)} / "
-                     f"{_epoch(r.epoch_b)} | {_num(r.avg_a)} | {_num(r.avg_b)} | "
-                     f"{_num(r.d_avg, True)} | {_num(r.worst_a)} | {_num(r.worst_b)} | "
-                     f"{_num(r.d_worst, True)} |")
+                     f"{_epoch(r.epoch_b)} | {num(r.avg_a)} | {num(r.avg_b)} | "
+                     f"{_signed(r.d_avg)} | {num(r.worst_a)} | {num(r.worst_b)} | "
+                     f"{_signed(r.d_worst)} |")
     lines += ["", "Every attack and checkpoint, over the pairs with equal run keys (|Δ|: absolute "
               "difference; sd: standard deviation of Δ over the pairs; when the environment acts "
               "like another seed, sd/√2 is the spread it adds to one run, comparable to the "
@@ -198,7 +198,7 @@ def markdown(comp: Comparison, attack: str, checkpoint: str) -> str:
               "|" + " --- |" * 11]
     for s in summary(comp).itertuples():
         lines.append(f"| {s.checkpoint} | {s.attack} | {s.pairs} | {s.identical} | "
-                     f"{s.epoch_moved} | {_num(s.median_abs_d_avg)} | {_num(s.max_abs_d_avg)} | "
-                     f"{_num(s.sd_d_avg)} | {_num(s.median_abs_d_worst)} | "
-                     f"{_num(s.max_abs_d_worst)} | {_num(s.sd_d_worst)} |")
+                     f"{s.epoch_moved} | {num(s.median_abs_d_avg)} | {num(s.max_abs_d_avg)} | "
+                     f"{num(s.sd_d_avg)} | {num(s.median_abs_d_worst)} | "
+                     f"{num(s.max_abs_d_worst)} | {num(s.sd_d_worst)} |")
     return "\n".join(lines) + "\n"
