@@ -247,3 +247,53 @@ def test_the_appendix_keeps_no_numbers_for_a_diverged_or_unfinished_configuratio
     md = _markdown(frame, "caption")
     assert "| diverged |  |  |  |  |  |  |" in md and "nan" not in md
     assert "nan" not in _latex(frame, "caption") and "diverged" in _latex(frame, "caption")
+
+
+def test_a_decided_search_stands_when_its_runs_change(tmp_path: Path):
+    """Once decided, a search is never re-scored by a later `fairbench tune` with the same
+    settings (a run trained again, e.g. on another machine after its checkpoint was lost, cannot
+    flip the selection); the appendix shows what the selection read and names the changed run.
+    Another criterion decides again, from the histories, without retraining."""
+    from benchmark.planning.local import run_local
+    from benchmark.report.render import md_escape
+    from benchmark.report.tuning import tuning_frame, write_tuning
+    from benchmark.runs.job import Job
+    from benchmark.tuning.flow import TuneRequest, tune
+    from benchmark.tuning.tune_file import read_tune
+
+    template = Job("fmnist", "smoke", "", 0, results=str(tmp_path), show_progress=False)
+    request = TuneRequest(template, ["pgd_at"], [0], budget=2, criterion="robust_avg")
+    assert not tune(request, run_local).failures
+    root = tmp_path / "fmnist" / "smoke"
+    first = read_tune(root / "tune.json").methods["pgd_at"]
+    chosen = first.selected
+    other = next(c.label for c in first.configs if c.label != chosen)
+    for config in first.configs:  # the evidence is each run's line at its best checkpoint
+        history = [json.loads(x) for x in (root / config.label / "seed0" /
+                                           "train.jsonl").read_text().splitlines()]
+        best = [x for x in history if x.get("best")][-1]
+        assert config.evidence == {"epoch": best["epoch"], "val": best["val"]}
+
+    log = root / other / "seed0" / "train.jsonl"  # as if trained again: now it scores best
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    for line in lines:
+        line["val"] = {**line["val"], "robust_avg": 1.0, "robust_worst": 1.0}
+    log.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    mtimes = {p: p.stat().st_mtime_ns for p in root.glob("*/seed0/train.jsonl")}
+    assert not tune(request, run_local).failures
+    again = read_tune(root / "tune.json").methods["pgd_at"]
+    assert again.selected == chosen and again.as_dict() == first.as_dict()
+    assert mtimes == {p: p.stat().st_mtime_ns for p in mtimes}  # nothing launched again
+
+    tune_file = read_tune(root / "tune.json")
+    frame = tuning_frame(tmp_path, "fmnist", "smoke", tune_file).set_index("label")
+    assert frame.loc[other, "retrained"] and not frame.loc[chosen, "retrained"]
+    assert frame.loc[other, "val_robust_avg"] < 100  # what the selection read, not the new run
+    write_tuning(frame.reset_index(), tune_file, tmp_path / "report")
+    assert f"differs from what the selection read (shown here): {md_escape(other)}." in \
+        (tmp_path / "report" / "tune.md").read_text()
+
+    other_criterion = TuneRequest(template, ["pgd_at"], [0], budget=2, criterion="robust_worst")
+    assert not tune(other_criterion, run_local).failures
+    assert read_tune(root / "tune.json").methods["pgd_at"].selected == other
+    assert (root / other / "seed0" / "record.json").exists()

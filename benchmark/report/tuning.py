@@ -22,7 +22,7 @@ from benchmark.tuning.tune_file import TuneFile
 
 COLUMNS = ["method", "index", "label", "settings", "lr_factor", "status", "best_epoch",
            "val_clean_avg", "val_robust_avg", "val_robust_worst", "criterion", "candidate",
-           "selected"]
+           "selected", "retrained"]
 
 
 def settings_text(settings: dict) -> str:
@@ -52,7 +52,11 @@ def tuning_frame(results: Path, dataset: str, preset: str, tune: TuneFile) -> pd
     it finished: a run that diverged keeps no numbers, however good its first epochs were).
     The criterion is the one the method's last search selected by; `candidate` marks that
     search's configurations (its budget's first ones), as opposed to ones an earlier search
-    tried (a larger budget, another base)."""
+    tried (a larger budget, another base).
+
+    A decided search shows the validation lines its selection read (tune.json), whatever
+    happened to its runs since; `retrained` marks a run whose history no longer holds them (it
+    was trained again after the decision, e.g. the selected seed-0 run on another machine)."""
     rows = []
     for method, search in tune.methods.items():
         criterion = CRITERIA[tune.criterion_of(method)]
@@ -60,7 +64,11 @@ def tuning_frame(results: Path, dataset: str, preset: str, tune: TuneFile) -> pd
         for config in search.configs:
             paths = RunPaths.of(results, dataset, preset, config.label, search.seed)
             status = run_status(paths)
-            line = (selected_line(read_jsonl(paths.log)) or {}) if status == "finished" else {}
+            now = (selected_line(read_jsonl(paths.log)) or {}) if status == "finished" else {}
+            line, retrained = now, False
+            if config.evidence is not None:
+                line, status = config.evidence, "finished"
+                retrained = {k: now.get(k) for k in ("epoch", "val")} != config.evidence
             val = line.get("val") or {}
             crit = criterion(val) if val else np.nan
             rows.append({"method": method, "index": config.index, "label": config.label,
@@ -70,7 +78,8 @@ def tuning_frame(results: Path, dataset: str, preset: str, tune: TuneFile) -> pd
                          **{f"val_{k}": 100 * val[k] if k in val else np.nan
                             for k in ("clean_avg", "robust_avg", "robust_worst")},
                          "criterion": 100 * crit, "candidate": config.label in candidates,
-                         "selected": config.label == search.selected})
+                         "selected": config.label == search.selected,
+                         "retrained": retrained})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -88,6 +97,13 @@ def caption(tune: TuneFile) -> str:
             f"({chosen}). Seed {seeds[0]} chose the configurations, so a tuned row's number on "
             f"it is optimistic; rho and the paired test compare every row, tuned or not, with "
             f"the protocol-default PGD-AT.")
+
+
+def retrained_note(frame: pd.DataFrame) -> str:
+    """The sentence naming runs trained again after their search was decided ('' if none)."""
+    labels = list(frame.loc[frame["retrained"], "label"])
+    return (f" Trained again after the search was decided, so its history differs from what "
+            f"the selection read (shown here): {', '.join(labels)}." if labels else "")
 
 
 def _pct(value: float) -> str:
@@ -148,7 +164,7 @@ def tuning_figure(frame: pd.DataFrame, criterion: str):  # noqa: ANN201 - Figure
 
 def write_tuning(frame: pd.DataFrame, tune: TuneFile, out: Path) -> dict[str, Path]:
     """The appendix files of a tuned results directory (`frame`: its `tuning_frame`)."""
-    text = caption(tune)
+    text = caption(tune) + retrained_note(frame)
     written = {"tune_csv": out / "tune.csv", "tune_md": out / "tune.md",
                "tune_tex": out / "tune.tex"}
     atomic_write_text(written["tune_csv"], frame.to_csv(index=False, float_format="%.6g"))

@@ -6,13 +6,16 @@ configurations start from its base method's selected configuration (tuned in an 
 A method is selected only when every configuration of its search finished (a run that failed
 with a non-finite loss counts as finished, and is never selected): a search cut short is resumed
 by the next `fairbench tune`, never decided on part of its budget. A method without a selection
-runs no final run, and neither do the methods that warm-start from it.
+runs no final run, and neither do the methods that warm-start from it. A decided search stands
+(tune.json keeps the decision and the validation lines it read): a later `fairbench tune` with
+the same search launches none of its runs again and never re-scores them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from benchmark.catalog import get_protocol, make_method
 from benchmark.common.fileio import read_json, read_jsonl
@@ -20,7 +23,7 @@ from benchmark.core.protocol import Protocol
 from benchmark.planning.plan import plan_jobs, record_plan
 from benchmark.runs.job import Job, Run
 from benchmark.tuning.search import base_choice, config_job, tried_configs
-from benchmark.tuning.selection import score, select
+from benchmark.tuning.selection import line_score, select, selected_line
 from benchmark.tuning.tune_file import (
     MethodSearch,
     TuneFile,
@@ -86,6 +89,11 @@ def tune(request: TuneRequest, launch: Launch) -> TuneOutcome:
     outcome, selected = TuneOutcome(), {}
     for methods in rounds(request):
         searches = {m: s for m in methods if (s := _search(request, m, selected, outcome))}
+        for method, (search, jobs) in list(searches.items()):
+            decided = tune_file.methods.get(method)
+            if decided is not None and decided.decides_like(search):
+                selected[method] = _final(jobs, decided.selected)  # never re-scored
+                del searches[method]
         for method, (search, _) in searches.items():  # known before any run starts
             search.configs = merged_configs(tune_file.methods.get(method), search.configs)
             tune_file.methods[method] = search
@@ -94,10 +102,12 @@ def tune(request: TuneRequest, launch: Launch) -> TuneOutcome:
         record_plan(waves)  # `status` lists the search runs before they start
         outcome.failures += launch(waves)
         for method, (search, jobs) in searches.items():
-            chosen, why = _select(jobs, request.criterion)
+            chosen, why, evidence = _select(jobs, request.criterion)
             search.selected = chosen.label if chosen is not None else None
             if chosen is not None:
                 selected[method] = chosen
+                for config in search.configs:
+                    config.evidence = evidence.get(config.label)
             else:
                 outcome.unselected[method] = why
         write_tune(path, tune_file)
@@ -133,24 +143,36 @@ def _search(request: TuneRequest, method: str, selected: dict[str, Job],
     return search, jobs
 
 
-def _select(jobs: list[Job], criterion: str) -> tuple[Job | None, str]:
+def _select(jobs: list[Job], criterion: str
+            ) -> tuple[Job | None, str, dict[str, dict[str, Any]]]:
     """The configuration whose run scores best on validation, once every run has finished
-    (runs of other settings under the same name, e.g. from another base, do not count)."""
+    (runs of other settings under the same name, e.g. from another base, do not count), why
+    there is none, and the evidence: each finished run's validation line at its best checkpoint."""
     scores: list[float | None] = []
+    evidence: dict[str, dict[str, Any]] = {}
     for job in jobs:
         paths, key = job.paths(), job.resolve().spec.key
         ours = paths.spec.exists() and read_json(paths.spec).get("run_key") == key
         if ours and paths.done.exists():
-            scores.append(score(read_jsonl(paths.log), criterion))
+            line = selected_line(read_jsonl(paths.log))
+            scores.append(line_score(line, criterion))
+            if line is not None:
+                evidence[job.label] = {"epoch": line["epoch"], "val": line["val"]}
         elif ours and paths.failed.exists() and read_json(paths.failed).get("kind") == \
                 "non-finite":
             scores.append(None)  # diverged: finished, never selected
         else:
-            return None, f"{job.name} did not finish; rerun `fairbench tune` to resume"
+            return None, f"{job.name} did not finish; rerun `fairbench tune` to resume", {}
     index = select(scores)
     if index is None:
-        return None, "no configuration trained without diverging"
-    return replace(jobs[index], evaluate=True, keep_epochs=()), ""
+        return None, "no configuration trained without diverging", {}
+    return _final(jobs, jobs[index].label), "", evidence
+
+
+def _final(jobs: list[Job], label: str) -> Job:
+    """The selected configuration's job, as its final runs: evaluated, keeping no epoch."""
+    job = next(j for j in jobs if j.label == label)
+    return replace(job, evaluate=True, keep_epochs=())
 
 
 def _final_jobs(request: TuneRequest, selected: dict[str, Job]) -> list[Job]:

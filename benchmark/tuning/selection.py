@@ -31,10 +31,14 @@ def selected_line(history: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return best[-1] if best else None
 
 
+def line_score(line: dict[str, Any] | None, criterion: str) -> float | None:
+    """The criterion of one validation line (None: no line)."""
+    return CRITERIA[criterion](line["val"]) if line is not None else None
+
+
 def score(history: Sequence[dict[str, Any]], criterion: str) -> float | None:
     """The criterion at the run's best checkpoint; None for a run without one."""
-    line = selected_line(history)
-    return CRITERIA[criterion](line["val"]) if line is not None else None
+    return line_score(selected_line(history), criterion)
 
 
 def select(scores: Sequence[float | None]) -> int | None:

@@ -1,7 +1,13 @@
 """tune.json (<results>/<dataset>/<preset>/tune.json): what `fairbench tune` tried and chose,
 per method: every configuration (its run's label and settings), the budget, the criterion, the
-selected configuration and the base it warm-starts from. Scores are not stored: the report and
-the next `fairbench tune` compute them from the runs' validation histories."""
+selected configuration and the base it warm-starts from, and the evidence the selection read:
+each configuration's validation line at its run's best checkpoint when the search was decided.
+
+A decision stands: a later `fairbench tune` with the same search (seed, base, budget, criterion,
+configurations) reuses it and never re-scores, so retraining a run after the decision (the
+selected seed-0 run, whose checkpoint was lost with a machine) cannot change the selection or
+the appendix. A search with other settings (another criterion or budget) is decided again from
+the runs' validation histories, without retraining."""
 
 from __future__ import annotations
 
@@ -23,6 +29,12 @@ class TriedConfig(Schema):
     index: int
     label: str                       # the run's directory name: `trades` or `trades[tune=3]`
     settings: dict[str, Any]         # {"lr_factor": f, knob: value, ...}
+    evidence: dict[str, Any] | None = None  # {"epoch", "val"} the decision read (None: not
+    #                                         decided yet, or no best checkpoint: diverged)
+
+    def same_config(self, other: TriedConfig) -> bool:
+        """The same run and settings (what was decided on is not compared)."""
+        return (self.label, self.settings) == (other.label, other.settings)
 
 
 @dataclass
@@ -38,6 +50,15 @@ class MethodSearch(Schema):
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "configs": [c.as_dict() for c in self.configs]}
+
+    def decides_like(self, new: MethodSearch) -> bool:
+        """This recorded decision stands for the search `new` (same seed, base, budget,
+        criterion and candidate configurations): reuse it, never score again."""
+        head = self.configs[:len(new.configs)]
+        return (self.selected in {c.label for c in new.configs} and len(head) == len(new.configs)
+                and (self.seed, self.base, self.budget, self.criterion)
+                == (new.seed, new.base, new.budget, new.criterion)
+                and all(a.same_config(b) for a, b in zip(head, new.configs, strict=True)))
 
     @classmethod
     def from_dict(cls, data: Any) -> MethodSearch:
