@@ -282,6 +282,20 @@ def test_git_dirty_counts_untracked_files_under_methods():
         probe.unlink()
 
 
+def test_the_environment_names_the_cpu_and_the_instructions_torch_uses(monkeypatch):
+    """Two CPUs round differently, so the environment says which one trained (docs/reliability)."""
+    import torch
+
+    from benchmark.runs import environment as env_mod
+
+    env = env_mod.environment(torch.device("cpu"))
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert env["cpu"] == env_mod.cpu_model()
+    monkeypatch.setattr("builtins.open", lambda *a, **k: (_ for _ in ()).throw(OSError("no")))
+    monkeypatch.setattr(env_mod.platform, "processor", lambda: "")
+    assert env_mod.cpu_model() is None  # neither source knows: None, never an error
+
+
 # --- status tells the truth, one writer per run -------------------------------------------------
 def test_status_lists_planned_and_locked_runs(tmp_path: Path, capsys):
     waves = plan(dataset="fmnist", preset="smoke", methods=["ham"], seeds=[0, 1],

@@ -24,7 +24,8 @@ from benchmark.report.tidy import in_percent
 from benchmark.runs.schema import CHECKPOINTS, RunRecord
 
 STATS = ("avg", "worst")  # the compared summaries of each attack
-ENV_KEYS = ("threads", "host", "device", "cuda", "python")  # where two environments may differ
+# where two environments may differ
+ENV_KEYS = ("threads", "host", "cpu", "cpu_capability", "device", "cuda", "python")
 LISTED = 10  # runs found on one side only are named up to this many, else counted
 
 
