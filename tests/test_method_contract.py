@@ -133,6 +133,10 @@ def test_smoke_run_logs_state_and_exact_resume(name: str, reference: Path, tmp_p
 
 
 GOLDEN = sorted(Path(__file__).with_name("golden").glob("smoke_numbers_*.json"))
+# On another CPU the first epoch's loss drifts: measured 2026-12-07 between the Intel Xeon that
+# wrote the goldens and an AMD EPYC (same torch, 2 threads): Fair-ARD 3.5 %, TRADES+CSR 0.33 %,
+# every other method under 1e-4. A wrong loss is off by far more.
+CROSS_MACHINE_REL = 0.05
 
 
 def test_every_number_equals_the_golden_records(reference: Path) -> None:
@@ -142,8 +146,8 @@ def test_every_number_equals_the_golden_records(reference: Path) -> None:
     1, as pytest-xdist workers run:
     on a machine like one that wrote them (same torch, CPU model and threads) every number must
     be identical. CPU training is not bit-reproducible across machines or thread counts, so
-    elsewhere only the first epoch's losses are compared (relative 1e-3) with the shape of every
-    record."""
+    elsewhere only the first epoch's losses are compared (relative CROSS_MACHINE_REL) with the
+    shape of every record."""
     from golden_numbers import machine, numbers
 
     goldens = [json.loads(path.read_text()) for path in GOLDEN]
@@ -157,5 +161,5 @@ def test_every_number_equals_the_golden_records(reference: Path) -> None:
             continue
         assert [h["epoch"] for h in got["history"]] == [h["epoch"] for h in expected["history"]]
         assert got["history"][0]["loss"] == pytest.approx(expected["history"][0]["loss"],
-                                                          rel=1e-3)
+                                                          rel=CROSS_MACHINE_REL)
         assert got["eval"].keys() == expected["eval"].keys()
