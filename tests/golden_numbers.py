@@ -11,12 +11,13 @@ commit)."""
 from __future__ import annotations
 
 import json
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from benchmark.runs.environment import cpu_model
 
 TIMING = {"seconds", "val_seconds", "peak_memory_mb"}
 TRAIN_COUNTS = ("passes", "forward_passes", "backward_passes", "epochs", "best_epoch", "best_val",
@@ -44,10 +45,7 @@ def numbers(results: Path) -> dict[str, Any]:
 
 def machine() -> dict[str, Any]:
     """What exact equality of CPU training needs: the same torch, CPU and thread count."""
-    cpu = next((line.split(":", 1)[1].strip() for line in
-                Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
-               platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"torch": torch.__version__, "cpu": cpu, "threads": torch.get_num_threads()}
+    return {"torch": torch.__version__, "cpu": cpu_model(), "threads": torch.get_num_threads()}
 
 
 if __name__ == "__main__":

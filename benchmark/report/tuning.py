@@ -17,7 +17,7 @@ from benchmark.core.search_space import LR_FACTOR_KEY
 from benchmark.report.figure_style import method_colors, new_figure, shown, styled
 from benchmark.report.plots import save_figure
 from benchmark.report.render import latex_escape, md_escape
-from benchmark.tuning.selection import CRITERIA, selected_line
+from benchmark.tuning.selection import CRITERIA, evidence, selected_line
 from benchmark.tuning.tune_file import TuneFile
 
 COLUMNS = ["method", "index", "label", "settings", "lr_factor", "status", "best_epoch",
@@ -64,11 +64,11 @@ def tuning_frame(results: Path, dataset: str, preset: str, tune: TuneFile) -> pd
         for config in search.configs:
             paths = RunPaths.of(results, dataset, preset, config.label, search.seed)
             status = run_status(paths)
-            now = (selected_line(read_jsonl(paths.log)) or {}) if status == "finished" else {}
-            line, retrained = now, False
+            now = selected_line(read_jsonl(paths.log)) if status == "finished" else None
+            line, retrained = now or {}, False
             if config.evidence is not None:
                 line, status = config.evidence, "finished"
-                retrained = {k: now.get(k) for k in ("epoch", "val")} != config.evidence
+                retrained = evidence(now) != config.evidence
             val = line.get("val") or {}
             crit = criterion(val) if val else np.nan
             rows.append({"method": method, "index": config.index, "label": config.label,

@@ -23,6 +23,7 @@ from benchmark.core.protocol import Protocol
 from benchmark.planning.plan import plan_jobs, record_plan
 from benchmark.runs.job import Job, Run
 from benchmark.tuning.search import base_choice, config_job, tried_configs
+from benchmark.tuning.selection import evidence as line_evidence
 from benchmark.tuning.selection import line_score, select, selected_line
 from benchmark.tuning.tune_file import (
     MethodSearch,
@@ -157,7 +158,7 @@ def _select(jobs: list[Job], criterion: str
             line = selected_line(read_jsonl(paths.log))
             scores.append(line_score(line, criterion))
             if line is not None:
-                evidence[job.label] = {"epoch": line["epoch"], "val": line["val"]}
+                evidence[job.label] = line_evidence(line)
         elif ours and paths.failed.exists() and read_json(paths.failed).get("kind") == \
                 "non-finite":
             scores.append(None)  # diverged: finished, never selected

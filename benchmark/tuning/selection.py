@@ -31,6 +31,11 @@ def selected_line(history: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     return best[-1] if best else None
 
 
+def evidence(line: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a selection reads of a run's best-checkpoint line (tune.json's `evidence`)."""
+    return {"epoch": line["epoch"], "val": line["val"]} if line is not None else None
+
+
 def line_score(line: dict[str, Any] | None, criterion: str) -> float | None:
     """The criterion of one validation line (None: no line)."""
     return CRITERIA[criterion](line["val"]) if line is not None else None
