@@ -26,6 +26,16 @@ def test_detectable_difference_by_hand():
     assert d is not None and d.seeds == 3 and d.methods == 2
     assert d.pooled_sd == pytest.approx(100 * math.sqrt(0.001))
     assert d.points == pytest.approx((2.776445 + 0.940965) * 3.162278 * 0.816497, rel=1e-5)
+    assert d.median_sd == pytest.approx(3.0)                     # median of 2 and 4 points
+    assert d.median_points == pytest.approx((2.776445 + 0.940965) * 3.0 * 0.816497, rel=1e-5)
+
+
+def test_one_unstable_method_dominates_the_pooled_spread_not_the_median():
+    # three methods at 2 points, one at 20: pooled sqrt((3 * 4 + 400) / 4) = 10.15, median 2
+    d = detectable_difference(_summary([0.02, 0.02, 0.02, 0.20], [3, 3, 3, 3]), "avg")
+    assert d is not None and d.pooled_sd == pytest.approx(math.sqrt(103))
+    assert d.median_sd == pytest.approx(2.0)
+    assert d.median_points == pytest.approx(d.points * 2.0 / math.sqrt(103))
 
 
 def test_methods_of_one_seed_are_not_pooled_and_too_few_say_nothing():
@@ -39,6 +49,7 @@ def test_the_sentence_names_both_statistics():
     text = detectable_text(_summary([0.02, 0.04], [3, 3]))
     assert text.startswith("Smallest detectable difference with 3 seeds per method")
     assert "9.6 points in AutoAttack average accuracy" in text
+    assert "pooled over 2 methods; 9.1 points at the median method's 3.0)" in text
     assert "4.8 points in AutoAttack worst-class accuracy" in text
     assert text.endswith("That test detects smaller true differences with probability below 80 %.")
 

@@ -9,7 +9,10 @@ their true difference is at least
     (t[1 - ALPHA/2, 2n - 2] + t[POWER, 2n - 2]) * s_pooled * sqrt(2 / n)
 
 (the usual central-t approximation; the exact noncentral-t power at that difference is 0.79 for
-n = 3, 0.80 from n = 5). n is the most common seed count, the smaller one on a tie. This is the
+n = 3, 0.80 from n = 5). n is the most common seed count, the smaller one on a tie. Pooling
+assumes the methods share one spread; one unstable method (a default that diverges on some seeds)
+can dominate the pooled variance, so the same difference is also stated at the median method's
+standard deviation: what a pair of typical methods can resolve. This is the
 classical minimum detectable effect of a two-sample comparison: a design statement (what n
 seeds can resolve given the spread seen), not a test of any pair. The test points are the same
 for every seed, so their sampling (which the bootstrap intervals add) is left out.
@@ -35,6 +38,8 @@ class Detectable:
     stat: str
     points: float          # the difference (points of accuracy)
     pooled_sd: float       # the pooled seed-to-seed standard deviation (points)
+    median_sd: float       # the median method's seed-to-seed standard deviation (points)
+    median_points: float   # the difference at median_sd (points)
     seeds: int             # seeds per method the design assumes (the most common count)
     methods: int           # methods pooled
     mixed: bool            # the pooled methods have different seed counts
@@ -55,10 +60,11 @@ def detectable_difference(summary: pd.DataFrame, stat: str, attack: str = ATTACK
         return None
     dof = rows["seeds"] - 1
     pooled_sd = 100 * math.sqrt(float((dof * rows[std] ** 2).sum() / dof.sum()))
+    median_sd = 100 * float(rows[std].median())
     n = int(rows["seeds"].mode().min())
-    factor = t.ppf(1 - ALPHA / 2, 2 * n - 2) + t.ppf(POWER, 2 * n - 2)
-    return Detectable(stat, factor * pooled_sd * math.sqrt(2 / n), pooled_sd, n, len(rows),
-                      rows["seeds"].nunique() > 1)
+    scale = (t.ppf(1 - ALPHA / 2, 2 * n - 2) + t.ppf(POWER, 2 * n - 2)) * math.sqrt(2 / n)
+    return Detectable(stat, scale * pooled_sd, pooled_sd, median_sd, scale * median_sd, n,
+                      len(rows), rows["seeds"].nunique() > 1)
 
 
 def _part(d: Detectable, attack_name: str) -> str:
@@ -67,7 +73,8 @@ def _part(d: Detectable, attack_name: str) -> str:
         return (f"none stated for {what} (every seed of every method gave the same value: no "
                 f"seed-to-seed spread was measured)")
     return (f"{d.points:.1f} points in {what} (seed-to-seed standard deviation "
-            f"{d.pooled_sd:.1f}, pooled over {d.methods} methods)")
+            f"{d.pooled_sd:.1f}, pooled over {d.methods} methods; {d.median_points:.1f} points at "
+            f"the median method's {d.median_sd:.1f})")
 
 
 def detectable_text(summary: pd.DataFrame, attack_name: str = "AutoAttack") -> str:
