@@ -117,8 +117,8 @@ def test_tune_end_to_end(tmp_path: Path):
     report = results / "fmnist/smoke/report"
     appendix = (report / "tune.csv").read_text()
     assert appendix.count("\n") == 1 + 4 and (report / "tune_lr.png").exists()
-    for view_plot in ("avg_vs_worst.png", "avg_vs_worst_defaults.png"):  # one per view
-        assert (report / view_plot).exists()
+    for stem in ("avg_vs_worst", "per_class_robust", "val_curves"):  # one figure per view
+        assert (report / f"{stem}.png").exists() and (report / f"{stem}_defaults.png").exists()
     table = (report / "table.md").read_text()
     assert "Equal-budget tuning: 2 configurations per method" in table
     for view in ("protocol defaults", "tuned (equal budget)"):  # each view in its own panel
@@ -297,3 +297,27 @@ def test_a_decided_search_stands_when_its_runs_change(tmp_path: Path):
     assert not tune(other_criterion, run_local).failures
     assert read_tune(root / "tune.json").methods["pgd_at"].selected == other
     assert (root / other / "seed0" / "record.json").exists()
+
+
+def test_the_appendix_latex_of_seventeen_searches_fits_a_one_column_article(tmp_path: Path):
+    """136 configurations with the registry's longest settings: a longtable that breaks across
+    pages (a float that large does not fit one), no overfull box, a package-free mark."""
+    from latex_check import pdflatex_log
+
+    from benchmark.report.render import render_standalone
+    from benchmark.report.tuning import COLUMNS, _latex
+
+    rows = [{"method": "trades_dafa", "index": i % 8, "label": f"trades_dafa[tune={i}]",
+             "settings": "lr x0.534, lambda_eps=0.234, cfps_scale=0.661, lambda_beta=0.466",
+             "lr_factor": 0.534, "status": "diverged" if i % 9 == 0 else "finished",
+             "best_epoch": 3, "val_clean_avg": 60.0, "val_robust_avg": 45.25,
+             "val_robust_worst": 1.5, "criterion": 23.375, "candidate": True,
+             "selected": i % 8 == 3, "retrained": False} for i in range(136)]
+    tex = _latex(pd.DataFrame(rows, columns=COLUMNS), "Equal-budget tuning: " + "words " * 80)
+    assert tex.startswith("% fairbench tuning appendix; needs \\usepackage{booktabs,longtable}")
+    assert "checkmark" not in tex and tex.count(" & yes \\\\") == 17
+    (tmp_path / "tune.tex").write_text(tex)
+    (tmp_path / "doc.tex").write_text(render_standalone("tune"))
+    log = pdflatex_log(tmp_path, "doc.tex")
+    assert "Overfull" not in log, log[log.find("Overfull"):][:300]
+    assert "Float too large" not in log

@@ -73,6 +73,23 @@ def test_a_tuned_row_never_takes_the_bold_from_the_defaults():
     assert shown["best", "tuned"] == {"b": False, "a[tune=1]": True}
     assert table.panels[1].title == ("Best checkpoint (selected on validation): "
                                      "tuned (equal budget)")
+    # a tuned panel names each row by its method (the configuration is in views.md)
+    assert table.panels[1].labels == ["b", "a"] and table.panels[0].labels[2] == "t[teacher]"
+
+
+def test_a_method_keeps_its_colour_in_both_views_and_a_long_legend_gets_columns():
+    from benchmark.report.figure_style import legend_columns, method_colors
+    from benchmark.report.views import same_colour
+
+    views = {"defaults": ["pgd_at", "trades", "trades[teacher]"],
+             "tuned": ["pgd_at", "trades[tune=5]"]}
+    colors = method_colors(["pgd_at", "trades", "trades[teacher]", "trades[tune=5]"],
+                           same_colour(views))
+    assert colors["trades[tune=5]"] == colors["trades"] != colors["trades[teacher]"]
+    assert len({colors[m] for m in ("pgd_at", "trades", "trades[teacher]")}) == 3
+    # 3.6 inch: (3.6 - 0.8) * 72 / (1.45 * 8) = 17 rows
+    assert legend_columns(17, 3.6) == 1 and legend_columns(18, 3.6) == 2
+    assert legend_columns(35, 3.6) == 3
 
 
 def _side_by_side():

@@ -4,7 +4,8 @@ method, a figure on an Agg canvas, error bars from intervals."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -40,10 +41,22 @@ def new_figure(width: float, height: float) -> Figure:
     return fig
 
 
-def method_colors(methods: Sequence[str]) -> dict[str, Any]:
-    """One stable colour per method (in table order) across every figure."""
-    cmap = matplotlib.colormaps["tab10" if len(methods) <= 10 else "tab20"]
-    return {m: cmap(i % cmap.N) for i, m in enumerate(order_methods(methods))}
+def method_colors(methods: Sequence[str], same: Mapping[str, str] | None = None
+                  ) -> dict[str, Any]:
+    """One stable colour per method (in table order) across every figure; a label in `same`
+    takes the colour of the label it maps to (a tuned row its method's)."""
+    same = same or {}
+    keys = list(dict.fromkeys(same.get(m, m) for m in order_methods(methods)))
+    cmap = matplotlib.colormaps["tab10" if len(keys) <= 10 else "tab20"]
+    colour = {k: cmap(i % cmap.N) for i, k in enumerate(keys)}
+    return {m: colour[same.get(m, m)] for m in methods}
+
+
+def legend_columns(entries: int, height_in: float, fontsize: float = 8.0) -> int:
+    """Columns a legend beside the axes needs so its `entries` fit the figure's height (an
+    entry takes about 1.45 font sizes; the titles take the top 0.8 inch)."""
+    rows = max(1, int((height_in - 0.8) * 72 / (1.45 * fontsize)))
+    return max(1, math.ceil(entries / rows))
 
 
 def error_bars(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

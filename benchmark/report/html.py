@@ -82,10 +82,14 @@ document.querySelectorAll('table.sortable th').forEach(function (th) {
 });
 """
 
+_DEFAULTS = ", protocol defaults"  # a tuned comparison's second figure of the same plot
 PLOTS = {"avg_vs_worst": "Average vs worst-class accuracy",
-         "avg_vs_worst_defaults": "Average vs worst-class accuracy, protocol defaults",
+         "avg_vs_worst_defaults": "Average vs worst-class accuracy" + _DEFAULTS,
          "per_class_robust": "Per-class AutoAttack accuracy",
-         "val_curves": "Validation curves", "method_state": "Method state per epoch"}
+         "per_class_robust_defaults": "Per-class AutoAttack accuracy" + _DEFAULTS,
+         "val_curves": "Validation curves",
+         "val_curves_defaults": "Validation curves" + _DEFAULTS,
+         "method_state": "Method state per epoch"}
 
 
 def _esc(text: object) -> str:

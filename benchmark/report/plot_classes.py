@@ -15,7 +15,14 @@ from matplotlib.lines import Line2D
 from benchmark.core.evaluation.suite import attack_title
 from benchmark.report.aggregate import per_class_summary
 from benchmark.report.expected import order_methods
-from benchmark.report.figure_style import error_bars, method_colors, new_figure, shown, styled
+from benchmark.report.figure_style import (
+    error_bars,
+    legend_columns,
+    method_colors,
+    new_figure,
+    shown,
+    styled,
+)
 
 CLASSES_PER_ROW = 25  # many classes wrap onto several rows of bars (print width)
 
@@ -80,7 +87,8 @@ def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str
     n_cls, n_m = len(classes), max(len(methods), 1)
     per_row = n_cls if n_cls <= 30 else CLASSES_PER_ROW
     n_rows = max(1, math.ceil(n_cls / max(per_row, 1)))
-    fig = new_figure(min(16.0, max(6.5, 0.16 * per_row * (n_m + 1) + 1.5)), 0.6 + 3.2 * n_rows)
+    height = 0.6 + 3.2 * n_rows
+    fig = new_figure(min(16.0, max(6.5, 0.16 * per_row * (n_m + 1) + 1.5)), height)
     axes = np.atleast_1d(fig.subplots(n_rows, 1, squeeze=False)).ravel()
     data = class_bars(summ, methods, n_cls)
     top = max((float(np.nanmax(m + np.nan_to_num(e[1]), initial=0.0))
@@ -99,5 +107,6 @@ def per_class_figure(per_class: pd.DataFrame, classes: Sequence[str], title: str
                       f"{checkpoint} checkpoint; {note}")
     marker = Line2D([], [], marker="v", color="black", linestyle="none", markersize=6)
     axes[0].legend([*bars, marker], [*map(shown, methods), "worst class"], loc="upper left",
-                   bbox_to_anchor=(1.0, 1.0), frameon=False)
+                   bbox_to_anchor=(1.0, 1.0), frameon=False,
+                   ncol=legend_columns(len(methods) + 1, height))
     return fig

@@ -4,7 +4,7 @@ Figure; save_figure writes it as PNG and PDF."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,18 @@ from matplotlib.ticker import MaxNLocator
 from benchmark.core.evaluation.suite import attack_title
 from benchmark.report.collect import Collection
 from benchmark.report.expected import order_methods
-from benchmark.report.figure_style import error_bars, method_colors, new_figure, shown, styled
+from benchmark.report.figure_style import (
+    error_bars,
+    legend_columns,
+    method_colors,
+    new_figure,
+    shown,
+    styled,
+)
 from benchmark.report.intervals import curve_intervals
 from benchmark.report.labels import place_labels
 from benchmark.report.plot_classes import per_class_figure
-from benchmark.report.views import VIEW_TITLES
+from benchmark.report.views import VIEW_TITLES, same_colour
 
 
 def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
@@ -101,13 +108,16 @@ def _pad_single_epoch(ax: Any, epochs: pd.Series) -> None:
         ax.set_xlim(e - 1, e + 1)
 
 
+HEIGHT = 3.6  # inches, of the validation curves
+
+
 @styled
 def curves_figure(history: pd.DataFrame, title: str, colors: dict[str, Any] | None = None,
                   bands: pd.DataFrame | None = None) -> Figure:
     """Validation robust accuracy per epoch (average and worst class), one line per method
     (mean over seeds; band: the 95 % bootstrap interval of `bands`, from
     intervals.curve_intervals); warm-started runs start at their begin epoch."""
-    fig = new_figure(10.0, 3.6)
+    fig = new_figure(10.0, HEIGHT)
     axes = fig.subplots(1, 2)
     methods = order_methods(history["method"])
     colors = colors or method_colors(methods)
@@ -132,7 +142,8 @@ def curves_figure(history: pd.DataFrame, title: str, colors: dict[str, Any] | No
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, min(ax.get_ylim()[1], 100.0))
         _pad_single_epoch(ax, history["epoch"])
-    axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False,
+                   ncol=legend_columns(len(methods), HEIGHT))
     notes = ["mean over seeds" + ("; bands: 95% bootstrap interval (seeds and validation "
                                   "points)" if bands is not None else "")]
     if bool((history["begin_epoch"] > 0).any()):
@@ -224,26 +235,40 @@ def save_figure(fig: Figure, out: Path, stem: str) -> dict[str, Path]:
     return written
 
 
-def tradeoff_figures(coll: Collection, summary: pd.DataFrame, title: str) -> dict[str, Figure]:
-    """`avg_vs_worst`; for a tuned comparison one figure per view, so a tuned row never sits on
-    the defaults' Pareto front: `avg_vs_worst` the tuned rows, `avg_vs_worst_defaults`."""
-    views = coll.views
+def per_view(stem: str, views: dict[str, list[str]],
+             make: Callable[[str, Sequence[str] | None], Figure | None]
+             ) -> dict[str, Figure | None]:
+    """`stem`: one figure of every row (`make("", None)`); for a tuned comparison one figure
+    per view, so a tuned row is never drawn among the defaults: `stem` the tuned rows,
+    `stem_defaults` the defaults' (`make(view, its labels)`)."""
     if not views:
-        return {"avg_vs_worst": tradeoff_figure(summary, title)}
-    return {"avg_vs_worst": tradeoff_figure(summary, title, view="tuned", labels=views["tuned"]),
-            "avg_vs_worst_defaults": tradeoff_figure(summary, title, view="defaults",
-                                                     labels=views["defaults"])}
+        return {stem: make("", None)}
+    return {stem: make("tuned", views["tuned"]),
+            f"{stem}_defaults": make("defaults", views["defaults"])}
+
+
+def _rows(frame: pd.DataFrame, labels: Sequence[str] | None) -> pd.DataFrame:
+    return frame if labels is None else frame[frame["method"].isin(labels)]
+
+
+def _titled(title: str, view: str) -> str:
+    return f"{title}, {VIEW_TITLES[view]}" if view else title
 
 
 def write_plots(coll: Collection, summary: pd.DataFrame, out: Path) -> dict[str, Path]:
     """Every report figure as PNG and PDF."""
     title = f"{coll.dataset}/{coll.preset}"
-    colors = method_colors(coll.methods)  # one colour per method in every figure
+    # one colour per method in every figure; a tuned row takes its method's colour
+    colors = method_colors(coll.methods, same_colour(coll.views))
+    bands = curve_intervals(coll.val_per_class)
     figures = {
-        "per_class_robust": per_class_figure(coll.per_class, coll.classes, title, colors=colors),
-        **tradeoff_figures(coll, summary, title),
-        "val_curves": curves_figure(coll.history, title, colors=colors,
-                                    bands=curve_intervals(coll.val_per_class)),
+        **per_view("per_class_robust", coll.views, lambda view, labels: per_class_figure(
+            _rows(coll.per_class, labels), coll.classes, _titled(title, view), colors=colors)),
+        **per_view("avg_vs_worst", coll.views, lambda view, labels: tradeoff_figure(
+            summary, title, view=view, labels=labels)),
+        **per_view("val_curves", coll.views, lambda view, labels: curves_figure(
+            _rows(coll.history, labels), _titled(title, view), colors=colors,
+            bands=_rows(bands, labels))),
         "method_state": state_figure(coll.state, title, coll.classes),
     }
     written: dict[str, Path] = {}

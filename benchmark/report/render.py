@@ -129,11 +129,11 @@ def render_latex(table: Table, facts: Facts, coll: Collection, what: str = "accu
 
 
 def render_standalone(*table_files: str) -> str:
-    """A plain one-column article (booktabs) that inputs the tables, for pdflatex: if a table
-    is too wide for the text, pdflatex says so (overfull box)."""
+    """A plain one-column article (booktabs; longtable for the tuning appendix) that inputs the
+    tables, for pdflatex: if a table is too wide for the text, pdflatex says so (overfull box)."""
     return "\n".join([
         r"\documentclass{article}",
-        r"\usepackage{booktabs}",
+        r"\usepackage{booktabs,longtable}",
         r"\begin{document}",
         *(rf"\input{{{name}}}" for name in table_files or ("table",)),
         r"\end{document}",

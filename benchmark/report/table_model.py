@@ -238,7 +238,10 @@ def build_table(summary: pd.DataFrame, coll: Collection) -> Table:
                 total = len(coll.expected.get(method, []))
                 seeds.append(str(n) if n == total else f"{n}/{total}")
             methods = frame["method"].tolist()
-            names = display_names(methods)
+            # a tuned panel holds one row per method, so its method's name says which: the
+            # configuration is in the side-by-side table and the tuning appendix
+            shown = [m.partition("[")[0] if view == "tuned" else m for m in methods]
+            names = display_names(shown)
             panels.append(Panel(ckpt, panel_title(ckpt, view), methods, seeds, rows,
-                                [names[m] for m in methods], view))
+                                [names[m] for m in shown], view))
     return Table(cols, panels, unit)

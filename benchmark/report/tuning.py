@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from benchmark.common.errors import UserError
 from benchmark.common.fileio import atomic_write_text, read_json, read_jsonl
@@ -125,19 +126,32 @@ def _markdown(frame: pd.DataFrame, text: str) -> str:
     return md_escape(text) + "\n\n" + "\n".join(lines) + "\n"
 
 
+LATEX_PREAMBLE = ("% fairbench tuning appendix; needs \\usepackage{booktabs,longtable} in the "
+                  "preamble\n")
+_LATEX_HEAD = (r"Method & \# & Settings & Status & Val avg & Val worst & Criterion & Sel. \\")
+
+
 def _latex(frame: pd.DataFrame, text: str) -> str:
-    rows = [" & ".join([latex_escape(shown(r.method)), str(r.index), latex_escape(r.settings),
+    """A longtable (every configuration of every method is more than a page), the settings
+    wrapped in a narrow column, so it fits a one-column article."""
+    rows = [" & ".join([latex_escape(shown(r.method)), str(r.index),
+                        r"\raggedright " + latex_escape(r.settings),
                         "" if r.status == "finished" else r.status,
                         *(_pct(v) for v in (r.val_robust_avg, r.val_robust_worst,
                                             r.criterion)),
-                        r"$\checkmark$" if r.selected else ""]) + r" \\"
+                        "yes" if r.selected else ""]) + r" \\"
             for r in frame.itertuples()]
-    return "\n".join([r"\begin{table}[t]\centering\small", r"\begin{tabular}{lrllrrrc}",
-                      r"\toprule", r"Method & \# & Settings & Status & Val rob.\ avg & "
-                      r"Val rob.\ worst & Criterion & Sel. \\", r"\midrule", *rows,
-                      r"\bottomrule",
-                      r"\end{tabular}", rf"\caption{{{latex_escape(text)}}}", r"\end{table}"]
-                     ) + "\n"
+    return LATEX_PREAMBLE + "\n".join([
+        r"{\scriptsize\setlength{\tabcolsep}{3pt}",
+        r"\begin{longtable}{lrp{0.28\linewidth}lrrrc}",
+        # ragged: the caption's run labels are long words that cannot be hyphenated
+        rf"\caption[Equal-budget tuning]{{\raggedright {latex_escape(text)}}}"
+        r"\label{tab:fairbench-tuning} \\",
+        r"\toprule", _LATEX_HEAD, r"\midrule", r"\endfirsthead",
+        r"\toprule", _LATEX_HEAD, r"\midrule", r"\endhead",
+        r"\bottomrule", r"\endfoot",
+        *rows,
+        r"\end{longtable}}"]) + "\n"
 
 
 @styled
@@ -155,6 +169,10 @@ def tuning_figure(frame: pd.DataFrame, criterion: str):  # noqa: ANN201 - Figure
         ax.scatter(chosen["lr_factor"], chosen["criterion"], s=140, facecolors="none",
                    edgecolors="black", zorder=3)
     ax.set_xscale("log")
+    # ticks at 1-2-5 values written plainly (0.2, 0.5, 1, 2); minor ticks unlabelled
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("learning-rate factor (lr x f, weight decay / f)")
     ax.set_ylabel(f"validation {criterion} (%)")
     ax.set_title("Tuning: every configuration tried (circled: selected)")

@@ -32,6 +32,12 @@ def without_tuned_row(tune: TuneFile | None, labels: Sequence[str]) -> list[str]
     return [lb for lb in labels if "[" not in lb and lb not in decided] if decided else []
 
 
+def same_colour(views: dict[str, list[str]]) -> dict[str, str]:
+    """Each tuned label -> its method's plain label, so the figures draw a method in one colour
+    in both views (`figure_style.method_colors`); {} without views."""
+    return {lb: lb.partition("[")[0] for lb in views.get("tuned", [])}
+
+
 def views_of(views: dict[str, list[str]], label: str) -> str:
     """The views showing `label`, joined by "+" ("defaults+tuned"); "" without views."""
     return "+".join(v for v, labels in views.items() if label in labels)
