@@ -170,3 +170,38 @@ def test_side_by_side_latex_fits_a_one_column_article(tmp_path):
     (tmp_path / "doc.tex").write_text(render_standalone("views"))
     log = pdflatex_log(tmp_path, "doc.tex")
     assert "Overfull" not in log, log[log.find("Overfull"):][:300]
+
+
+def test_a_long_table_is_one_float_per_panel_and_each_fits_a_page(tmp_path):
+    """17 methods and a teacher in two views, best and last checkpoint: 148 table lines, more
+    than a page, so one float per panel (labels -a to -d), the notes below the last; each
+    compiles without an overfull box or a float too large. Two short panels stay one float."""
+    from benchmark.report.captions import Facts
+    from benchmark.report.render import PAGE_LINES, render_latex, render_standalone
+    from benchmark.report.table_model import Cell, Panel, Table, columns_for, split_table
+
+    accuracy_columns = split_table(Table(columns_for(10, True, unbalanced=False), [], "min"))[0]
+    cols = accuracy_columns.columns
+
+    def panel(ckpt: str, view: str, n: int) -> Panel:
+        methods = [f"trades_dafa[tune={i}]" for i in range(n)]
+        return Panel(ckpt, f"{ckpt} checkpoint: {view}", methods, ["3"] * n,
+                     [[Cell("52.0", "3.1") if c.show_std else Cell("--") for c in cols]] * n,
+                     ["TRADES+DAFA"] * n, view)
+
+    facts = Facts("fmnist", "reference", "small_cnn", "0.1", "20", "30", "custom", "200",
+                  "200", "0, 1, 2", 3, "min", True, False, views=True)
+    coll = SimpleNamespace(missing=[], records=[])
+    panels = [panel(c, v, 18) for c in ("best", "last") for v in ("defaults", "tuned")]
+    tex = render_latex(Table(cols, panels, "min"), facts, coll)  # type: ignore[arg-type]
+    assert tex.count(r"\begin{table}") == 4 and tex.count(r"\parbox") == 1
+    assert [f"tab:fairbench-fmnist-reference-{k}" in tex for k in "abcd"] == [True] * 4
+    assert tex.rindex(r"\parbox") > tex.rindex(r"\begin{table}")  # the notes: last float
+    (tmp_path / "table.tex").write_text(tex)
+    (tmp_path / "doc.tex").write_text(render_standalone("table"))
+    log = pdflatex_log(tmp_path, "doc.tex")
+    assert "Overfull" not in log and "Float too large" not in log, log[-2000:]
+    short = [panel(c, "", 10) for c in ("best", "last")]
+    assert 2 * (1 + 2 * 10) <= PAGE_LINES
+    one = render_latex(Table(cols, short, "min"), facts, coll)  # type: ignore[arg-type]
+    assert one.count(r"\begin{table}") == 1 and "tab:fairbench-fmnist-reference}" in one

@@ -6,7 +6,7 @@ import pandas as pd
 
 from benchmark.report.captions import Facts, caption_sentences, missing_note, short_caption
 from benchmark.report.collect import Collection
-from benchmark.report.table_model import Cell, Column, Table
+from benchmark.report.table_model import Cell, Column, Panel, Table
 from benchmark.report.views import views_of
 
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -79,28 +79,53 @@ def latex_rows(lead: list[str], row: list[Cell]) -> list[str]:
     return lines
 
 
+PAGE_LINES = 50  # table lines (rows, std rows, panel titles) one float holds on an article page
+
+
+def _panel_lines(panel: Panel) -> int:
+    """A panel's lines: its title, and per method a means row and, with stds, a row below."""
+    stds = any(c.std is not None for row in panel.cells for c in row)
+    return 1 + len(panel.cells) * (2 if stds else 1)
+
+
 def render_latex(table: Table, facts: Facts, coll: Collection, what: str = "accuracy") -> str:
-    """A booktabs `table` float that fits a one-column article: two panels (best, last), a
-    one-sentence caption, the details and the missing-run note below."""
-    lead = 2  # method, seeds
-    width = lead + len(table.columns)
-    groups = _groups(table.columns, table.time_unit)
+    """Booktabs `table` floats that fit a one-column article: all panels (best, last; per view
+    in a tuned comparison) in one float when they fit a page, else one float per panel (label
+    suffix -a, -b, ...). One-sentence captions; the details and the missing-run note below the
+    last float."""
+    suffix = "" if what == "accuracy" else f"-{what}"
+    label = f"tab:fairbench-{latex_escape(facts.dataset)}-{latex_escape(facts.preset)}{suffix}"
     caption = short_caption(facts, LATEX_SYMBOLS, latex_escape, what)
     details = " ".join(caption_sentences(facts, LATEX_SYMBOLS, latex_escape))
+    note = rf"\parbox{{\linewidth}}{{\footnotesize {details} {latex_escape(missing_note(coll))}}}"
+    indexed = list(enumerate(table.panels))
+    if sum(_panel_lines(p) for p in table.panels) <= PAGE_LINES:
+        return LATEX_PREAMBLE + _latex_float(table, indexed, caption, label, note)
+    floats = []
+    for k, (i, panel) in enumerate(indexed):
+        letter = "abcdefgh"[i]
+        floats.append(_latex_float(
+            table, [(i, panel)], f"{caption} ({letter}) {latex_escape(panel.title)}.",
+            f"{label}-{letter}", note if k == len(indexed) - 1 else ""))
+    return LATEX_PREAMBLE + "\n".join(floats)
+
+
+def _latex_float(table: Table, panels: list[tuple[int, Panel]], caption: str, label: str,
+                 note: str) -> str:
+    """One `table` float holding `panels` (index in the table, panel), `note` below."""
+    lead = 2  # method, seeds
+    width = lead + len(table.columns)
     head, rules, start = [""] * lead, [], lead + 1
-    for name, n in groups:
+    for name, n in _groups(table.columns, table.time_unit):
         head.append(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(name)}}}")
         rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
         start += n
     labels = ["Method", "$n$"] + [_latex_label(c, table.time_unit) for c in table.columns]
-    suffix = "" if what == "accuracy" else f"-{what}"
     lines = [
-        LATEX_PREAMBLE.rstrip("\n"),
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{caption}}}",
-        rf"\label{{tab:fairbench-{latex_escape(facts.dataset)}-{latex_escape(facts.preset)}"
-        rf"{suffix}}}",
+        rf"\label{{{label}}}",
         r"\scriptsize",
         r"\setlength{\tabcolsep}{3pt}",
         r"\begin{tabular}{l" + "r" * (width - 1) + "}",
@@ -109,23 +134,18 @@ def render_latex(table: Table, facts: Facts, coll: Collection, what: str = "accu
         " ".join(rules),
         " & ".join(labels) + r" \\",
     ]
-    for i, panel in enumerate(table.panels):
+    for i, panel in panels:
         lines.append(r"\midrule")
         letter = "abcdefgh"[i]
         lines.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{({letter}) "
                      rf"{latex_escape(panel.title)}}}}} \\")
         lines.append(r"\addlinespace[2pt]")
-        for label, seeds, row in zip(panel.labels, panel.seeds, panel.cells, strict=True):
-            lines += latex_rows([latex_escape(label), seeds], row)
-    lines += [
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\par\smallskip",
-        rf"\parbox{{\linewidth}}{{\footnotesize {details} "
-        rf"{latex_escape(missing_note(coll))}}}",
-        r"\end{table}",
-    ]
-    return "\n".join(lines) + "\n"
+        for name, seeds, row in zip(panel.labels, panel.seeds, panel.cells, strict=True):
+            lines += latex_rows([latex_escape(name), seeds], row)
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if note:
+        lines += [r"\par\smallskip", note]
+    return "\n".join([*lines, r"\end{table}"]) + "\n"
 
 
 def render_standalone(*table_files: str) -> str:

@@ -118,11 +118,20 @@ HEAD = ["Method", *(f"Defaults {c}" for c in COLUMNS), "Tuned configuration",
 
 def views_caption(tune: TuneFile, pm: str, esc: Escape) -> str:
     """What the side-by-side table shows and cannot say, escaped by `esc` around `pm`."""
-    criteria = sorted({tune.criterion_of(m) for m in tune.methods})
+    return _views_head(pm, esc) + " " + _views_details(tune, esc)
+
+
+def _views_head(pm: str, esc: Escape) -> str:
     return esc("Both views side by side: AutoAttack accuracy (%) of the best-on-validation "
                "checkpoint, mean") + f" {pm} " + esc(
-        f"std over the n finished of the expected seeds (worst: the mean over seeds of each "
-        f"seed's worst class). Rank: within each view, the methods with numbers in both views "
+        "std over the n finished of the expected seeds (worst: the mean over seeds of each "
+        "seed's worst class).")
+
+
+def _views_details(tune: TuneFile, esc: Escape) -> str:
+    criteria = sorted({tune.criterion_of(m) for m in tune.methods})
+    return esc(
+        f"Rank: within each view, the methods with numbers in both views "
         f"ordered by the tuning criterion ({', '.join(criteria)}) applied to the test "
         f"AutoAttack means; ranks ignore seed noise (the intervals and the paired test are in "
         f"table.md). The tuned view includes the search seed, whose run was selected on "
@@ -148,7 +157,8 @@ def views_latex(frame: pd.DataFrame, tune: TuneFile) -> str:
             for line in latex_rows([latex_escape(shown(row["method"]))], _row(row, latex_escape))]
     view = ["Avg", "Worst", "Rank", "$n$"]  # narrow: the group header says AutoAttack
     labels = ["Method", *view, "Configuration", *view, "Margin"]
-    caption = views_caption(tune, r"$\pm$", latex_escape)
+    caption = _views_head(r"$\pm$", latex_escape)  # the rest below the table, smaller
+    details = rf"\parbox{{\linewidth}}{{\footnotesize {_views_details(tune, latex_escape)}}}"
     return "\n".join([
         LATEX_PREAMBLE.rstrip("\n"), r"\begin{table}[t]", r"\centering",
         rf"\caption{{{caption}}}",
@@ -157,7 +167,8 @@ def views_latex(frame: pd.DataFrame, tune: TuneFile) -> str:
         r" & \multicolumn{4}{c}{Defaults: AutoAttack} & \multicolumn{5}{c}{Tuned (equal budget): "
         r"AutoAttack} & Val \\", r"\cmidrule(lr){2-5} \cmidrule(lr){6-10}",
         " & ".join(latex_escape(c) if "$" not in c else c for c in labels) + r" \\",
-        r"\midrule", *body, r"\bottomrule", r"\end{tabular}", r"\end{table}"]) + "\n"
+        r"\midrule", *body, r"\bottomrule", r"\end{tabular}", r"\par\smallskip", details,
+        r"\end{table}"]) + "\n"
 
 
 def views_html(frame: pd.DataFrame, tune: TuneFile, esc: Escape) -> str:
