@@ -61,6 +61,13 @@ def test_mixed_seed_counts_take_the_smaller_common_count_and_say_so():
         detectable_text(_summary([0.02, 0.04, 0.03, 0.01], [2, 2, 5, 5]))
 
 
+def test_no_spread_at_the_median_method_states_no_number_for_it():
+    # most worst classes sit at 0 in every seed: the median method has no spread
+    text = detectable_text(_summary([0.0, 0.0, 0.04], [3, 3, 3]))
+    assert "pooled over 3 methods; the median method's seeds all scored the same)" in text
+    assert "0.0 points" not in text
+
+
 def test_no_spread_states_no_number():
     text = detectable_text(_summary([0.0, 0.0], [3, 3]))
     assert "0.0 points" not in text

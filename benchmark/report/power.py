@@ -72,9 +72,10 @@ def _part(d: Detectable, attack_name: str) -> str:
     if d.pooled_sd == 0:
         return (f"none stated for {what} (every seed of every method gave the same value: no "
                 f"seed-to-seed spread was measured)")
+    median = (f"{d.median_points:.1f} points at the median method's {d.median_sd:.1f}"
+              if d.median_sd > 0 else "the median method's seeds all scored the same")
     return (f"{d.points:.1f} points in {what} (seed-to-seed standard deviation "
-            f"{d.pooled_sd:.1f}, pooled over {d.methods} methods; {d.median_points:.1f} points at "
-            f"the median method's {d.median_sd:.1f})")
+            f"{d.pooled_sd:.1f}, pooled over {d.methods} methods; {median})")
 
 
 def detectable_text(summary: pd.DataFrame, attack_name: str = "AutoAttack") -> str:
