@@ -49,7 +49,7 @@ def test_the_sentence_names_both_statistics():
     text = detectable_text(_summary([0.02, 0.04], [3, 3]))
     assert text.startswith("Smallest detectable difference with 3 seeds per method")
     assert "9.6 points in AutoAttack average accuracy" in text
-    assert "pooled over 2 methods; 9.1 points at the median method's 3.0)" in text
+    assert "pooled over 2 methods; 9.1 points at the median spread over methods, 3.0)" in text
     assert "4.8 points in AutoAttack worst-class accuracy" in text
     assert text.endswith("That test detects smaller true differences with probability below 80 %.")
 
@@ -64,7 +64,7 @@ def test_mixed_seed_counts_take_the_smaller_common_count_and_say_so():
 def test_no_spread_at_the_median_method_states_no_number_for_it():
     # most worst classes sit at 0 in every seed: the median method has no spread
     text = detectable_text(_summary([0.0, 0.0, 0.04], [3, 3, 3]))
-    assert "pooled over 3 methods; the median method's seeds all scored the same)" in text
+    assert "pooled over 3 methods; no number at the median spread over methods: 0" in text
     assert "0.0 points" not in text
 
 

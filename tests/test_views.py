@@ -197,6 +197,8 @@ def test_a_long_table_is_one_float_per_panel_and_each_fits_a_page(tmp_path):
     assert tex.count(r"\begin{table}") == 4 and tex.count(r"\parbox") == 1
     assert [f"tab:fairbench-fmnist-reference-{k}" in tex for k in "abcd"] == [True] * 4
     assert tex.rindex(r"\parbox") > tex.rindex(r"\begin{table}")  # the notes: last float
+    assert tex.count(r"\label{tab:fairbench-fmnist-reference}") == 1  # \ref to the table holds
+    assert tex.count(r"\begin{table}[tp]") == 4
     (tmp_path / "table.tex").write_text(tex)
     (tmp_path / "doc.tex").write_text(render_standalone("table"))
     log = pdflatex_log(tmp_path, "doc.tex")

@@ -11,8 +11,8 @@ their true difference is at least
 (the usual central-t approximation; the exact noncentral-t power at that difference is 0.79 for
 n = 3, 0.80 from n = 5). n is the most common seed count, the smaller one on a tie. Pooling
 assumes the methods share one spread; one unstable method (a default that diverges on some seeds)
-can dominate the pooled variance, so the same difference is also stated at the median method's
-standard deviation: what a pair of typical methods can resolve. This is the
+can dominate the pooled variance, so the same difference is also stated at the median of the
+methods' standard deviations: what a pair of typical methods can resolve. This is the
 classical minimum detectable effect of a two-sample comparison: a design statement (what n
 seeds can resolve given the spread seen), not a test of any pair. The test points are the same
 for every seed, so their sampling (which the bootstrap intervals add) is left out.
@@ -38,7 +38,7 @@ class Detectable:
     stat: str
     points: float          # the difference (points of accuracy)
     pooled_sd: float       # the pooled seed-to-seed standard deviation (points)
-    median_sd: float       # the median method's seed-to-seed standard deviation (points)
+    median_sd: float       # the median over methods of their seed-to-seed standard deviations
     median_points: float   # the difference at median_sd (points)
     seeds: int             # seeds per method the design assumes (the most common count)
     methods: int           # methods pooled
@@ -72,8 +72,9 @@ def _part(d: Detectable, attack_name: str) -> str:
     if d.pooled_sd == 0:
         return (f"none stated for {what} (every seed of every method gave the same value: no "
                 f"seed-to-seed spread was measured)")
-    median = (f"{d.median_points:.1f} points at the median method's {d.median_sd:.1f}"
-              if d.median_sd > 0 else "the median method's seeds all scored the same")
+    median = (f"{d.median_points:.1f} points at the median spread over methods, "
+              f"{d.median_sd:.1f}" if d.median_sd > 0 else
+              "no number at the median spread over methods: 0, most methods' seeds agree")
     return (f"{d.points:.1f} points in {what} (seed-to-seed standard deviation "
             f"{d.pooled_sd:.1f}, pooled over {d.methods} methods; {median})")
 

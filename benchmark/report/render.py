@@ -79,6 +79,7 @@ def latex_rows(lead: list[str], row: list[Cell]) -> list[str]:
     return lines
 
 
+PANEL_LETTERS = "abcdefgh"
 PAGE_LINES = 50  # table lines (rows, std rows, panel titles) one float holds on an article page
 
 
@@ -100,19 +101,21 @@ def render_latex(table: Table, facts: Facts, coll: Collection, what: str = "accu
     note = rf"\parbox{{\linewidth}}{{\footnotesize {details} {latex_escape(missing_note(coll))}}}"
     indexed = list(enumerate(table.panels))
     if sum(_panel_lines(p) for p in table.panels) <= PAGE_LINES:
-        return LATEX_PREAMBLE + _latex_float(table, indexed, caption, label, note)
+        return LATEX_PREAMBLE + _latex_float(table, indexed, caption, [label], note)
     floats = []
     for k, (i, panel) in enumerate(indexed):
-        letter = "abcdefgh"[i]
+        letter = PANEL_LETTERS[i]
+        labels = [f"{label}-{letter}"] + ([label] if k == 0 else [])  # the table's: first float
         floats.append(_latex_float(
-            table, [(i, panel)], f"{caption} ({letter}) {latex_escape(panel.title)}.",
-            f"{label}-{letter}", note if k == len(indexed) - 1 else ""))
+            table, [(i, panel)], f"{caption} ({letter}) {latex_escape(panel.title)}.", labels,
+            note if k == len(indexed) - 1 else "", placement="tp"))
     return LATEX_PREAMBLE + "\n".join(floats)
 
 
-def _latex_float(table: Table, panels: list[tuple[int, Panel]], caption: str, label: str,
-                 note: str) -> str:
-    """One `table` float holding `panels` (index in the table, panel), `note` below."""
+def _latex_float(table: Table, panels: list[tuple[int, Panel]], caption: str,
+                 labels: list[str], note: str, placement: str = "t") -> str:
+    """One `table` float holding `panels` (index in the table, panel), `note` below; a float
+    near a page's height needs placement `tp` (a float page) rather than `t`."""
     lead = 2  # method, seeds
     width = lead + len(table.columns)
     head, rules, start = [""] * lead, [], lead + 1
@@ -120,23 +123,23 @@ def _latex_float(table: Table, panels: list[tuple[int, Panel]], caption: str, la
         head.append(rf"\multicolumn{{{n}}}{{c}}{{{latex_escape(name)}}}")
         rules.append(rf"\cmidrule(lr){{{start}-{start + n - 1}}}")
         start += n
-    labels = ["Method", "$n$"] + [_latex_label(c, table.time_unit) for c in table.columns]
+    names = ["Method", "$n$"] + [_latex_label(c, table.time_unit) for c in table.columns]
     lines = [
-        r"\begin{table}[t]",
+        rf"\begin{{table}}[{placement}]",
         r"\centering",
         rf"\caption{{{caption}}}",
-        rf"\label{{{label}}}",
+        *(rf"\label{{{lb}}}" for lb in labels),
         r"\scriptsize",
         r"\setlength{\tabcolsep}{3pt}",
         r"\begin{tabular}{l" + "r" * (width - 1) + "}",
         r"\toprule",
         " & ".join(head) + r" \\",
         " ".join(rules),
-        " & ".join(labels) + r" \\",
+        " & ".join(names) + r" \\",
     ]
     for i, panel in panels:
         lines.append(r"\midrule")
-        letter = "abcdefgh"[i]
+        letter = PANEL_LETTERS[i]
         lines.append(rf"\multicolumn{{{width}}}{{l}}{{\textit{{({letter}) "
                      rf"{latex_escape(panel.title)}}}}} \\")
         lines.append(r"\addlinespace[2pt]")
@@ -149,8 +152,9 @@ def _latex_float(table: Table, panels: list[tuple[int, Panel]], caption: str, la
 
 
 def render_standalone(*table_files: str) -> str:
-    """A plain one-column article (booktabs; longtable for the tuning appendix) that inputs the
-    tables, for pdflatex: if a table is too wide for the text, pdflatex says so (overfull box)."""
+    """A plain one-column article (booktabs, and longtable for a tuning appendix `tune`) that
+    inputs the tables, for pdflatex: if a table is too wide for the text, pdflatex says so
+    (overfull box)."""
     return "\n".join([
         r"\documentclass{article}",
         r"\usepackage{booktabs,longtable}",
@@ -172,7 +176,7 @@ def render_markdown(table: Table, facts: Facts, coll: Collection) -> str:
     align = [":---", "---:"] + ["---:"] * len(table.columns)
     out = [f"**Table.** {caption}", ""]
     for i, panel in enumerate(table.panels):
-        out += [f"#### ({'abcdefgh'[i]}) {panel.title}", "",
+        out += [f"#### ({PANEL_LETTERS[i]}) {panel.title}", "",
                 "| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
         for label, seeds, row in zip(panel.labels, panel.seeds, panel.cells, strict=True):
             cells = [md_escape(label), seeds] + [md_cell(c) for c in row]
