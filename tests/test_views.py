@@ -207,3 +207,24 @@ def test_a_long_table_is_one_float_per_panel_and_each_fits_a_page(tmp_path):
     assert 2 * (1 + 2 * 10) <= PAGE_LINES
     one = render_latex(Table(cols, short, "min"), facts, coll)  # type: ignore[arg-type]
     assert one.count(r"\begin{table}") == 1 and "tab:fairbench-fmnist-reference}" in one
+
+
+def test_the_page_names_the_view_of_each_per_view_plot(tmp_path):
+    from benchmark.report.html import _plots
+
+    for stem in ("per_class_robust", "per_class_robust_defaults", "method_state"):
+        (tmp_path / f"{stem}.png").write_bytes(b"\x89PNG")
+    page = _plots(tmp_path)
+    assert "<h3>Per-class AutoAttack accuracy, tuned (equal budget)</h3>" in page
+    assert "<h3>Per-class AutoAttack accuracy, protocol defaults</h3>" in page
+    assert "<h3>Method state per epoch</h3>" in page  # one figure for all rows: no view named
+
+
+def test_a_view_without_finished_runs_gets_no_figure():
+    from benchmark.report.plots import _drawn, _rows, per_view
+
+    frame = pd.DataFrame({"method": ["a", "a[tune=1]"], "accuracy": [1.0, 2.0]})
+    figures = per_view("per_class_robust", {"defaults": ["a"], "tuned": ["b[tune=2]"]},
+                       lambda view, labels: _drawn(_rows(frame, labels), len))
+    assert figures == {"per_class_robust": None, "per_class_robust_defaults": 1}
+    assert per_view("x", {}, lambda view, labels: _drawn(_rows(frame, labels), len)) == {"x": 2}

@@ -31,6 +31,7 @@ from benchmark.report.power import detectable_text
 from benchmark.report.published import num
 from benchmark.report.render import MD_SYMBOLS
 from benchmark.report.table_model import Table, display_names
+from benchmark.report.views import VIEW_TITLES
 from benchmark.report.views_table import views_html
 
 # The page's leaderboard leads with these columns (AutoAttack avg, [overall,] worst), in the
@@ -82,7 +83,8 @@ document.querySelectorAll('table.sortable th').forEach(function (th) {
 });
 """
 
-_DEFAULTS = ", protocol defaults"  # a tuned comparison's second figure of the same plot
+# a tuned comparison draws some plots once per view: the plain stem the tuned rows
+_DEFAULTS, _TUNED = (f", {VIEW_TITLES[view]}" for view in ("defaults", "tuned"))
 PLOTS = {"avg_vs_worst": "Average vs worst-class accuracy",
          "avg_vs_worst_defaults": "Average vs worst-class accuracy" + _DEFAULTS,
          "per_class_robust": "Per-class AutoAttack accuracy",
@@ -190,6 +192,8 @@ def _plots(out: Path) -> str:
     parts = []
     for stem, title in PLOTS.items():
         path = out / f"{stem}.png"
+        if (out / f"{stem}_defaults.png").exists():  # a tuned comparison: this one is tuned
+            title += _TUNED
         if path.exists():
             data = base64.b64encode(path.read_bytes()).decode()
             parts.append(f'<h3>{_esc(title)}</h3><img alt="{_esc(title)}" '

@@ -251,6 +251,11 @@ def _rows(frame: pd.DataFrame, labels: Sequence[str] | None) -> pd.DataFrame:
     return frame if labels is None else frame[frame["method"].isin(labels)]
 
 
+def _drawn(frame: pd.DataFrame, draw: Callable[[pd.DataFrame], Figure]) -> Figure | None:
+    """`draw(frame)`; None (no figure) for a view with no finished run yet."""
+    return None if frame.empty else draw(frame)
+
+
 def _titled(title: str, view: str) -> str:
     return f"{title}, {VIEW_TITLES[view]}" if view else title
 
@@ -262,13 +267,14 @@ def write_plots(coll: Collection, summary: pd.DataFrame, out: Path) -> dict[str,
     colors = method_colors(coll.methods, same_colour(coll.views))
     bands = curve_intervals(coll.val_per_class)
     figures = {
-        **per_view("per_class_robust", coll.views, lambda view, labels: per_class_figure(
-            _rows(coll.per_class, labels), coll.classes, _titled(title, view), colors=colors)),
+        **per_view("per_class_robust", coll.views, lambda view, labels: _drawn(
+            _rows(coll.per_class, labels), lambda rows: per_class_figure(
+                rows, coll.classes, _titled(title, view), colors=colors))),
         **per_view("avg_vs_worst", coll.views, lambda view, labels: tradeoff_figure(
             summary, title, view=view, labels=labels)),
-        **per_view("val_curves", coll.views, lambda view, labels: curves_figure(
-            _rows(coll.history, labels), _titled(title, view), colors=colors,
-            bands=_rows(bands, labels))),
+        **per_view("val_curves", coll.views, lambda view, labels: _drawn(
+            _rows(coll.history, labels), lambda rows: curves_figure(
+                rows, _titled(title, view), colors=colors, bands=_rows(bands, labels)))),
         "method_state": state_figure(coll.state, title, coll.classes),
     }
     written: dict[str, Path] = {}
