@@ -12,7 +12,7 @@ from benchmark.common.errors import UserError
 from benchmark.common.fileio import read_json
 from benchmark.common.schema import SchemaError
 from benchmark.core.run_paths import RunPaths
-from benchmark.runs.schema import RunRecord
+from benchmark.runs.schema import RunRecord, label_method
 from benchmark.runs.state import run_state, walk_results
 from benchmark.tuning.tune_file import read_tune, tune_path
 
@@ -86,4 +86,4 @@ BASELINE = "pgd_at"
 
 def order_methods(methods: Any) -> list[str]:
     """pgd_at and its variants first (the reference), then the others alphabetically."""
-    return sorted(set(methods), key=lambda m: (m.partition("[")[0] != BASELINE, m))
+    return sorted(set(methods), key=lambda m: (label_method(m) != BASELINE, m))

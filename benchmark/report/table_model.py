@@ -15,7 +15,7 @@ from benchmark.report.collect import ATTACKS, CHECKPOINTS, Collection
 from benchmark.report.expected import BASELINE
 from benchmark.report.intervals import mark_separated
 from benchmark.report.views import VIEW_TITLES
-from benchmark.runs.schema import RunRecord
+from benchmark.runs.schema import RunRecord, label_method
 
 PANEL_TITLES = {"best": "Best checkpoint (selected on validation)", "last": "Last checkpoint"}
 MANY_CLASSES = 20   # worst-10% column from this many classes on
@@ -189,8 +189,8 @@ def display_names(methods: list[str]) -> dict[str, str]:
         return {m: m for m in methods}
     out = {}
     for label in methods:
-        name, bracket, rest = label.partition("[")  # a variant keeps its settings: TRADES[beta=3]
-        out[label] = (registry.get(name).title if name in registry else name) + bracket + rest
+        name = label_method(label)  # a variant keeps its settings: TRADES[beta=3]
+        out[label] = (registry.get(name).title if name in registry else name) + label[len(name):]
     return out
 
 
@@ -240,7 +240,7 @@ def build_table(summary: pd.DataFrame, coll: Collection) -> Table:
             methods = frame["method"].tolist()
             # a tuned panel holds one row per method, so its method's name says which: the
             # configuration is in the side-by-side table and the tuning appendix
-            shown = [m.partition("[")[0] if view == "tuned" else m for m in methods]
+            shown = [label_method(m) if view == "tuned" else m for m in methods]
             names = display_names(shown)
             panels.append(Panel(ckpt, panel_title(ckpt, view), methods, seeds, rows,
                                 [names[m] for m in shown], view))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from benchmark.runs.schema import label_method
 from benchmark.tuning.tune_file import TuneFile
 
 VIEW_TITLES = {"defaults": "protocol defaults", "tuned": "tuned (equal budget)"}
@@ -35,7 +36,7 @@ def without_tuned_row(tune: TuneFile | None, labels: Sequence[str]) -> list[str]
 def same_colour(views: dict[str, list[str]]) -> dict[str, str]:
     """Each tuned label -> its method's plain label, so the figures draw a method in one colour
     in both views (`figure_style.method_colors`); {} without views."""
-    return {lb: lb.partition("[")[0] for lb in views.get("tuned", [])}
+    return {lb: label_method(lb) for lb in views.get("tuned", [])}
 
 
 def views_of(views: dict[str, list[str]], label: str) -> str:

@@ -28,6 +28,11 @@ def variant_label(method: str, variant: str) -> str:
     return f"{method}[{variant}]" if variant else method
 
 
+def label_method(label: str) -> str:
+    """The method of a run's name (`variant_label`'s inverse): `trades[beta=3]` -> `trades`."""
+    return label.partition("[")[0]
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything that determines a run's numbers (not where or on what it ran)."""
