@@ -84,9 +84,8 @@ PAGE_LINES = 50  # table lines (rows, std rows, panel titles) one float holds on
 
 
 def _panel_lines(panel: Panel) -> int:
-    """A panel's lines: its title, and per method a means row and, with stds, a row below."""
-    stds = any(c.std is not None for row in panel.cells for c in row)
-    return 1 + len(panel.cells) * (2 if stds else 1)
+    """A panel's lines: its title, and the lines `latex_rows` writes per method."""
+    return 1 + sum(len(latex_rows([], row)) for row in panel.cells)
 
 
 def render_latex(table: Table, facts: Facts, coll: Collection, what: str = "accuracy") -> str:

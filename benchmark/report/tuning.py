@@ -126,7 +126,7 @@ def _markdown(frame: pd.DataFrame, text: str) -> str:
     return md_escape(text) + "\n\n" + "\n".join(lines) + "\n"
 
 
-LATEX_PREAMBLE = ("% fairbench tuning appendix; needs \\usepackage{booktabs,longtable} in the "
+_APPENDIX_PREAMBLE = ("% fairbench tuning appendix; needs \\usepackage{booktabs,longtable} in the "
                   "preamble\n")
 _LATEX_HEAD = (r"Method & \# & Settings & Status & Val avg & Val worst & Criterion & Sel. \\")
 
@@ -141,7 +141,7 @@ def _latex(frame: pd.DataFrame, text: str) -> str:
                                             r.criterion)),
                         "yes" if r.selected else ""]) + r" \\"
             for r in frame.itertuples()]
-    return LATEX_PREAMBLE + "\n".join([
+    return _APPENDIX_PREAMBLE + "\n".join([
         r"{\scriptsize\setlength{\tabcolsep}{3pt}",
         r"\begin{longtable}{lrp{0.28\linewidth}lrrrc}",
         # ragged: the caption's run labels are long words that cannot be hyphenated
