@@ -83,7 +83,8 @@ document.querySelectorAll('table.sortable th').forEach(function (th) {
 });
 """
 
-# a tuned comparison draws some plots once per view: the plain stem the tuned rows
+# a tuned comparison draws some plots once per view: `<stem>_defaults` holds the defaults' rows,
+# the plain stem the tuned rows; these suffix the titles
 _DEFAULTS, _TUNED = (f", {VIEW_TITLES[view]}" for view in ("defaults", "tuned"))
 PLOTS = {"avg_vs_worst": "Average vs worst-class accuracy",
          "avg_vs_worst_defaults": "Average vs worst-class accuracy" + _DEFAULTS,

@@ -126,8 +126,8 @@ def _markdown(frame: pd.DataFrame, text: str) -> str:
     return md_escape(text) + "\n\n" + "\n".join(lines) + "\n"
 
 
-_APPENDIX_PREAMBLE = ("% fairbench tuning appendix; needs \\usepackage{booktabs,longtable} in the "
-                  "preamble\n")
+_APPENDIX_PREAMBLE = ("% fairbench tuning appendix; needs \\usepackage{booktabs,longtable} in "
+                      "the preamble\n")
 _LATEX_HEAD = (r"Method & \# & Settings & Status & Val avg & Val worst & Criterion & Sel. \\")
 
 
