@@ -90,9 +90,10 @@ def _panel_lines(panel: Panel) -> int:
 
 def render_latex(table: Table, facts: Facts, coll: Collection, what: str = "accuracy") -> str:
     """Booktabs `table` floats that fit a one-column article: all panels (best, last; per view
-    in a tuned comparison) in one float when they fit a page, else one float per panel (label
-    suffix -a, -b, ...). One-sentence captions; the details and the missing-run note below the
-    last float."""
+    in a tuned comparison) in one float when they fit a page, with the details and the
+    missing-run note below; else one float per panel (label suffix -a, -b, ...) and the note in
+    a float of its own after them (suffix -notes): a full panel leaves no room for a note that
+    names warm starts and failed runs. One-sentence captions."""
     suffix = "" if what == "accuracy" else f"-{what}"
     label = f"tab:fairbench-{latex_escape(facts.dataset)}-{latex_escape(facts.preset)}{suffix}"
     caption = short_caption(facts, LATEX_SYMBOLS, latex_escape, what)
@@ -107,7 +108,11 @@ def render_latex(table: Table, facts: Facts, coll: Collection, what: str = "accu
         labels = [f"{label}-{letter}"] + ([label] if k == 0 else [])  # the table's: first float
         floats.append(_latex_float(
             table, [(i, panel)], f"{caption} ({letter}) {latex_escape(panel.title)}.", labels,
-            note if k == len(indexed) - 1 else "", placement="tp"))
+            "", placement="tp"))
+    span = f"({PANEL_LETTERS[0]})-({PANEL_LETTERS[len(indexed) - 1]})"
+    floats.append("\n".join([
+        r"\begin{table}[tp]", r"\centering", rf"\caption{{{caption} Notes to {span}.}}",
+        rf"\label{{{label}-notes}}", note, r"\end{table}"]) + "\n")
     return LATEX_PREAMBLE + "\n".join(floats)
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 from benchmark.common.fileio import atomic_write_text
 from benchmark.report.expected import order_methods
 from benchmark.report.figure_style import shown
-from benchmark.report.render import LATEX_PREAMBLE, latex_escape, latex_rows, md_cell, md_escape
+from benchmark.report.render import latex_escape, latex_rows, md_cell, md_escape
 from benchmark.report.table_model import Cell
 from benchmark.report.views import VIEW_TITLES
 from benchmark.tuning.selection import CRITERIA
@@ -30,6 +30,10 @@ from benchmark.tuning.tune_file import TuneFile
 VIEWS = tuple(VIEW_TITLES)  # defaults, tuned
 STATS = ("avg", "worst")
 Escape = Callable[[str], str]
+
+
+_VIEWS_PREAMBLE = ("% fairbench report table; needs \\usepackage{booktabs,longtable} in the "
+                   "preamble\n")
 
 
 def _view_numbers(best: pd.DataFrame, label: str | None, expected: Sequence[int],
@@ -152,23 +156,29 @@ def views_markdown(frame: pd.DataFrame, tune: TuneFile) -> str:
 
 
 def views_latex(frame: pd.DataFrame, tune: TuneFile) -> str:
-    """A booktabs float that fits a one-column article: stds on a second, smaller line."""
-    body = [line for _, row in frame.iterrows()
-            for line in latex_rows([latex_escape(shown(row["method"]))], _row(row, latex_escape))]
+    """A booktabs `longtable` for a one-column article: 17 methods with wrapped configurations
+    and their stds (on a second, smaller line, never parted from the means by a page break)
+    take more than a page, so it breaks across pages with its header repeated; the caption's
+    details follow the table, smaller."""
+    body = []
+    for _, row in frame.iterrows():
+        lines = latex_rows([latex_escape(shown(row["method"]))], _row(row, latex_escape))
+        body += [lines[0] + "*", *lines[1:]] if len(lines) > 1 else lines  # \\*: no break
     view = ["Avg", "Worst", "Rank", "$n$"]  # narrow: the group header says AutoAttack
     labels = ["Method", *view, "Configuration", *view, "Margin"]
-    caption = _views_head(r"$\pm$", latex_escape)  # the rest below the table, smaller
+    head = [r" & \multicolumn{4}{c}{Defaults: AutoAttack} & \multicolumn{5}{c}{Tuned (equal "
+            r"budget): AutoAttack} & Val \\", r"\cmidrule(lr){2-5} \cmidrule(lr){6-10}",
+            " & ".join(latex_escape(c) if "$" not in c else c for c in labels) + r" \\"]
+    caption = _views_head(r"$\pm$", latex_escape)
     details = rf"\parbox{{\linewidth}}{{\footnotesize {_views_details(tune, latex_escape)}}}"
     return "\n".join([
-        LATEX_PREAMBLE.rstrip("\n"), r"\begin{table}[t]", r"\centering",
-        rf"\caption{{{caption}}}",
-        r"\label{tab:fairbench-views}", r"\scriptsize", r"\setlength{\tabcolsep}{2.5pt}",
-        r"\begin{tabular}{lrrrrp{2.4cm}rrrrr}", r"\toprule",
-        r" & \multicolumn{4}{c}{Defaults: AutoAttack} & \multicolumn{5}{c}{Tuned (equal budget): "
-        r"AutoAttack} & Val \\", r"\cmidrule(lr){2-5} \cmidrule(lr){6-10}",
-        " & ".join(latex_escape(c) if "$" not in c else c for c in labels) + r" \\",
-        r"\midrule", *body, r"\bottomrule", r"\end{tabular}", r"\par\smallskip", details,
-        r"\end{table}"]) + "\n"
+        _VIEWS_PREAMBLE.rstrip("\n"), r"{\scriptsize\setlength{\tabcolsep}{2.5pt}",
+        r"\begin{longtable}{lrrrrp{2.4cm}rrrrr}",
+        rf"\caption[Both views side by side]{{{caption}}}\label{{tab:fairbench-views}} \\",
+        r"\toprule", *head, r"\midrule", r"\endfirsthead",
+        r"\toprule", *head, r"\midrule", r"\endhead",
+        r"\bottomrule", r"\endfoot",
+        *body, r"\end{longtable}}", r"\noindent" + details]) + "\n"
 
 
 def views_html(frame: pd.DataFrame, tune: TuneFile, esc: Escape) -> str:
