@@ -3,7 +3,7 @@
 `load_results` is the public entry point (also `from benchmark import load_results`):
 
     from benchmark import load_results
-    res = load_results("results/reference", "fmnist", "quick")
+    res = load_results("results/reference", "fmnist", "reference")
     aa = res.runs.query("attack == 'autoattack' and checkpoint == 'best'")
     aa.groupby("method")[["avg", "worst"]].mean().sort_values("worst")
 """
