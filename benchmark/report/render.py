@@ -17,6 +17,7 @@ LATEX_SYMBOLS = {"pm": r"$\pm$", "eps": r"$\varepsilon$", "rho": r"$\rho$", "pct
 MD_SYMBOLS = {"pm": "±", "eps": "ε", "rho": "ρ", "pct": "%",
               "rho_def": "ρ = (W − W₀)/W₀ + (A − A₀)/A₀"}
 LATEX_PREAMBLE = "% fairbench report table; needs \\usepackage{booktabs} in the preamble\n"
+LONGTABLE_PREAMBLE = LATEX_PREAMBLE.replace("{booktabs}", "{booktabs,longtable}")
 
 
 def latex_escape(text: str) -> str:
@@ -156,7 +157,7 @@ def _latex_float(table: Table, panels: list[tuple[int, Panel]], caption: str,
 
 
 def render_standalone(*table_files: str) -> str:
-    """A plain one-column article (booktabs, and longtable for a tuning appendix `tune`) that
+    """A plain one-column article (booktabs, and longtable for `tune` and `views`) that
     inputs the tables, for pdflatex: if a table is too wide for the text, pdflatex says so
     (overfull box)."""
     return "\n".join([

@@ -21,7 +21,13 @@ import pandas as pd
 from benchmark.common.fileio import atomic_write_text
 from benchmark.report.expected import order_methods
 from benchmark.report.figure_style import shown
-from benchmark.report.render import latex_escape, latex_rows, md_cell, md_escape
+from benchmark.report.render import (
+    LONGTABLE_PREAMBLE,
+    latex_escape,
+    latex_rows,
+    md_cell,
+    md_escape,
+)
 from benchmark.report.table_model import Cell
 from benchmark.report.views import VIEW_TITLES
 from benchmark.tuning.selection import CRITERIA
@@ -30,10 +36,6 @@ from benchmark.tuning.tune_file import TuneFile
 VIEWS = tuple(VIEW_TITLES)  # defaults, tuned
 STATS = ("avg", "worst")
 Escape = Callable[[str], str]
-
-
-_VIEWS_PREAMBLE = ("% fairbench report table; needs \\usepackage{booktabs,longtable} in the "
-                   "preamble\n")
 
 
 def _view_numbers(best: pd.DataFrame, label: str | None, expected: Sequence[int],
@@ -172,7 +174,7 @@ def views_latex(frame: pd.DataFrame, tune: TuneFile) -> str:
     caption = _views_head(r"$\pm$", latex_escape)
     details = rf"\parbox{{\linewidth}}{{\footnotesize {_views_details(tune, latex_escape)}}}"
     return "\n".join([
-        _VIEWS_PREAMBLE.rstrip("\n"), r"{\scriptsize\setlength{\tabcolsep}{2.5pt}",
+        LONGTABLE_PREAMBLE.rstrip("\n"), r"{\scriptsize\setlength{\tabcolsep}{2.5pt}",
         r"\begin{longtable}{lrrrrp{2.4cm}rrrrr}",
         rf"\caption[Both views side by side]{{{caption}}}\label{{tab:fairbench-views}} \\",
         r"\toprule", *head, r"\midrule", r"\endfirsthead",
